@@ -1,0 +1,197 @@
+"""HDF5 store of the inherent structures (IS) of one glass.
+
+Layout (one file per glass, ``is.h5``)::
+
+    attrs:  format="tlspipe-is-store", format_version=1, n_particles, glass, tf, seed,
+            tlspipe_version, model constants (rc_factor, nonadd, c0, c2, c4),
+            transitions_observed (bool: False for stores imported from files),
+            energy_tol, position_tol (how distinct IS were told apart)
+    diameters   (N,)          float64   sigma_i (fixed: swaps happen only before the glass is made)
+    box         (3,)          float64   edge lengths of the periodic orthorhombic box (cubic in practice)
+    positions   (n_is, N, 3)  float64   IS coordinates, wrapped into [-L/2, L/2)
+    energy      (n_is,)       float64   potential energy per particle, epsilon
+    first_seen  (n_is,)       float64   MD time at which the IS was first reached (NaN: imported)
+    first_traj  (n_is,)       int64     trajectory that first reached it (-1: imported)
+    visits      (n_is,)       int64     how many quenches ended in it
+    transitions/src, transitions/dst, transitions/count  (n_t,) int64
+                                        directed counts of consecutive quenches src -> dst (src != dst)
+
+IS are stored in order of discovery, so appending keeps old indices valid (pairs are featurised
+incrementally).  Writes go to ``<name>.tmp`` and are renamed when complete: a store is never half-written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .. import __version__, model
+
+FORMAT = "tlspipe-is-store"
+FORMAT_VERSION = 1
+
+
+class StoreError(ValueError):
+    """A store file that cannot be used; the message names the file and the fix."""
+
+
+@dataclass
+class ISStore:
+    diameters: np.ndarray
+    box: np.ndarray
+    positions: np.ndarray  # (n_is, N, 3)
+    energy: np.ndarray  # per particle
+    first_seen: np.ndarray | None = None
+    first_traj: np.ndarray | None = None
+    visits: np.ndarray | None = None
+    trans_src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    trans_dst: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    trans_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    attrs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.diameters = np.asarray(self.diameters, np.float64)
+        self.box = np.broadcast_to(np.asarray(self.box, np.float64), (3,)).copy()
+        self.positions = np.asarray(self.positions, np.float64).reshape(-1, self.diameters.size, 3)
+        self.energy = np.asarray(self.energy, np.float64).reshape(-1)
+        n = self.n_is
+        if self.energy.size != n:
+            raise StoreError(f"{n} IS but {self.energy.size} energies")
+        if self.first_seen is None:
+            self.first_seen = np.full(n, np.nan)
+        if self.first_traj is None:
+            self.first_traj = np.full(n, -1, np.int64)
+        if self.visits is None:
+            self.visits = np.ones(n, np.int64)
+        self.first_seen = np.asarray(self.first_seen, np.float64)
+        self.first_traj = np.asarray(self.first_traj, np.int64)
+        self.visits = np.asarray(self.visits, np.int64)
+        self.trans_src = np.asarray(self.trans_src, np.int64)
+        self.trans_dst = np.asarray(self.trans_dst, np.int64)
+        self.trans_count = np.asarray(self.trans_count, np.int64)
+
+    @property
+    def n_is(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def n_particles(self) -> int:
+        return self.diameters.size
+
+    def transition_matrix(self):
+        """Sparse (scipy CSR) directed counts T[src, dst]."""
+        from scipy.sparse import coo_matrix
+
+        n = self.n_is
+        return coo_matrix((self.trans_count, (self.trans_src, self.trans_dst)), shape=(n, n)).tocsr()
+
+    def summary(self) -> dict:
+        return {
+            "n_particles": self.n_particles,
+            "box_length": float(self.box[0]),
+            "n_is": self.n_is,
+            "energy_per_particle_min": float(self.energy.min()) if self.n_is else None,
+            "energy_per_particle_max": float(self.energy.max()) if self.n_is else None,
+            "n_transitions": int(self.trans_count.sum()),
+            "n_transition_pairs": int(self.trans_count.size),
+            "transitions_observed": bool(self.attrs.get("transitions_observed", True)),
+        }
+
+
+def write_store(path, store: ISStore, **attrs) -> Path:
+    """Write atomically: to ``path.tmp``, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    all_attrs = dict(store.attrs)
+    all_attrs.update(attrs)
+    all_attrs.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        n_particles=store.n_particles,
+        tlspipe_version=__version__,
+        rc_factor=model.RC_FACTOR,
+        nonadd=model.NONADD,
+        c0=model.C0,
+        c2=model.C2,
+        c4=model.C4,
+    )
+    all_attrs.setdefault("transitions_observed", True)
+    n = store.n_particles
+    with h5py.File(tmp, "w") as h:
+        for k, v in all_attrs.items():
+            if v is None:
+                continue
+            h.attrs[k] = v
+        h.create_dataset("diameters", data=store.diameters)
+        h.create_dataset("box", data=store.box)
+        h.create_dataset(
+            "positions", data=store.positions, chunks=(1, n, 3) if store.n_is else None, maxshape=(None, n, 3)
+        )
+        h.create_dataset("energy", data=store.energy, maxshape=(None,))
+        h.create_dataset("first_seen", data=store.first_seen, maxshape=(None,))
+        h.create_dataset("first_traj", data=store.first_traj, maxshape=(None,))
+        h.create_dataset("visits", data=store.visits, maxshape=(None,))
+        g = h.create_group("transitions")
+        g.create_dataset("src", data=store.trans_src)
+        g.create_dataset("dst", data=store.trans_dst)
+        g.create_dataset("count", data=store.trans_count)
+    os.replace(tmp, path)
+    return path
+
+
+def _check_file(path: Path, h: h5py.File):
+    if h.attrs.get("format") != FORMAT:
+        raise StoreError(f"{path}: not a tlspipe IS store (attribute format={h.attrs.get('format')!r}); "
+                         "build one with 'tlspipe import-lammps' or the explore rule")
+    for name in ("diameters", "box", "positions", "energy"):
+        if name not in h:
+            raise StoreError(f"{path}: dataset '{name}' is missing; the file is truncated or was not "
+                             "written by tlspipe - delete it and rerun the rule that makes it")
+
+
+def read_store(path, positions: bool = True) -> ISStore:
+    """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put)."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no such IS store")
+    try:
+        h = h5py.File(path, "r")
+    except OSError as e:
+        raise StoreError(f"{path}: cannot be read as HDF5 ({e}); the file is corrupt or truncated - "
+                         "delete it and rerun the rule that makes it") from e
+    with h:
+        _check_file(path, h)
+        diam = h["diameters"][...]
+        n_is = h["energy"].shape[0]
+        pos = h["positions"][...] if positions else np.zeros((n_is, diam.size, 3))
+        g = h.get("transitions")
+        return ISStore(
+            diameters=diam,
+            box=h["box"][...],
+            positions=pos,
+            energy=h["energy"][...],
+            first_seen=h["first_seen"][...] if "first_seen" in h else None,
+            first_traj=h["first_traj"][...] if "first_traj" in h else None,
+            visits=h["visits"][...] if "visits" in h else None,
+            trans_src=g["src"][...] if g is not None else np.zeros(0, np.int64),
+            trans_dst=g["dst"][...] if g is not None else np.zeros(0, np.int64),
+            trans_count=g["count"][...] if g is not None else np.zeros(0, np.int64),
+            attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()},
+        )
+
+
+def read_positions(path, indices) -> np.ndarray:
+    """Coordinates of selected IS only, shape (len(indices), N, 3)."""
+    idx = np.asarray(indices, np.int64)
+    with h5py.File(path, "r") as h:
+        _check_file(Path(path), h)
+        order = np.argsort(idx)
+        out = np.empty((idx.size,) + h["positions"].shape[1:])
+        out[order] = h["positions"][idx[order]] if np.all(np.diff(idx[order]) > 0) else np.stack(
+            [h["positions"][i] for i in idx[order]])
+        return out
