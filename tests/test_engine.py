@@ -1,0 +1,181 @@
+"""The native engine against independent references: the authors' minima, finite differences, the
+analytic cutoff conditions, energy conservation, and exact Boltzmann statistics for swap moves."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tlspipe import engine, model
+from tlspipe.engine.swap import full_neighbours, swap_block
+
+from conftest import read_fixture_conf
+
+
+def brute_energy(x, diam, box):
+    dx = x[:, None, :] - x[None, :, :]
+    dx -= box * np.rint(dx / box)
+    r = np.sqrt((dx**2).sum(-1))
+    s = model.sigma_ij(diam[:, None], diam[None, :])
+    iu = np.triu_indices(len(x), 1)
+    return model.pair_potential(r[iu], s[iu]).sum()
+
+
+@pytest.mark.parametrize("name", ["2.044810139E-01.conf.txt", "2.046749726E-01.conf.txt"])
+def test_fixture_minima(fixture_dir, name):
+    x, diam, box = read_fixture_conf(fixture_dir / name)
+    e, f = engine.ForceField(diam, box).energy_forces(x)
+    assert abs(e / len(x) - float(name[:15])) <= 1e-9
+    assert np.sqrt((f**2).sum(1)).max() < 1e-3
+
+
+def test_energy_matches_brute_force(small_glass):
+    x, diam, box = small_glass
+    rng = np.random.default_rng(1)
+    y = x + rng.normal(0, 0.05, x.shape) + box * rng.integers(-2, 3, x.shape)  # unwrapped images too
+    assert engine.ForceField(diam, box).energy(y) == pytest.approx(brute_energy(y, diam, box), rel=1e-12)
+
+
+def test_forces_are_minus_gradient():
+    n = 150
+    rng = np.random.default_rng(3)
+    box = model.box_length(n, density=1.2)  # compressed: many pairs deep in the repulsive core
+    diam = rng.permutation(model.diameters(n))
+    x = engine.lattice_start(n, box, rng, 0.3)
+    ff = engine.ForceField(diam, box)
+    _, f = ff.energy_forces(x)
+    h = 1e-6
+    g = np.empty_like(x)
+    for i in range(n):
+        for d in range(3):
+            xp = x.copy()
+            xp[i, d] += h
+            xm = x.copy()
+            xm[i, d] -= h
+            g[i, d] = (ff.energy(xp) - ff.energy(xm)) / (2 * h)
+    assert np.abs(f).max() > 1.0  # a real test: forces are not small
+    assert np.linalg.norm(f + g) / np.linalg.norm(f) <= 1e-6
+
+
+def test_potential_vanishes_smoothly_at_cutoff():
+    rc = model.RC_FACTOR
+    v = rc**-12 + model.C0 + model.C2 * rc**2 + model.C4 * rc**4
+    dv = -12 * rc**-13 + 2 * model.C2 * rc + 4 * model.C4 * rc**3
+    d2v = 156 * rc**-14 + 2 * model.C2 + 12 * model.C4 * rc**2
+    assert max(abs(v), abs(dv), abs(d2v)) <= 1e-12
+    # the compiled kernel uses the same constants and cuts at rc
+    from tlspipe.engine.potential import pair_energy
+
+    s = 1.3
+    assert pair_energy((rc * s * (1 - 1e-7)) ** 2, s) == pytest.approx(0.0, abs=1e-12)
+    assert pair_energy((rc * s * (1 + 1e-12)) ** 2, s) == 0.0
+    assert pair_energy(0.9**2, 1.0) == pytest.approx(model.pair_potential(0.9, 1.0), rel=1e-14)
+
+
+def test_fire_reaches_tolerance(small_glass):
+    x, diam, box = small_glass
+    ff = engine.ForceField(diam, box)
+    e0, f = ff.energy_forces(x)
+    assert np.sqrt((f**2).sum(1)).max() < 1e-10
+    rng = np.random.default_rng(5)
+    for _ in range(5):  # a minimum: random small displacements raise the energy
+        assert ff.energy(x + rng.normal(0, 1e-3, x.shape)) > e0
+
+
+def test_nve_conserves_energy():
+    n = 500
+    rng = np.random.default_rng(7)
+    box = model.box_length(n)
+    diam = rng.permutation(model.diameters(n))
+    x, _ = engine.fire_minimise(engine.lattice_start(n, box, rng, 0.2), diam, box, ftol=1e-6)
+    v = engine.maxwell_velocities(n, 0.04, rng)
+    sim = engine.MD(x, v, diam, box)
+    trace = sim.run(10_000, dt=0.01, thermostat="nve", sample_every=100)
+    etot = trace.sum(1) / n
+    assert sim.n_rebuilds > 0  # the list was rebuilt during the run, and energy still conserved
+    assert abs(etot[-1] - etot[0]) < 1e-4
+    assert np.ptp(etot) < 1e-3
+    assert 0.01 < sim.temperature < 0.05
+
+
+@pytest.mark.parametrize("thermostat", ["berendsen", "langevin"])
+def test_thermostats_reach_target(small_glass, thermostat):
+    x, diam, box = small_glass
+    n = len(x)
+    rng = np.random.default_rng(11)
+    sim = engine.MD(x, engine.maxwell_velocities(n, 0.3, rng), diam, box)
+    sim.run(2000, dt=0.005, thermostat=thermostat, T=0.1, tau=0.1, gamma=2.0, seed=1)
+    trace = sim.run(4000, dt=0.005, thermostat=thermostat, T=0.1, tau=0.1, gamma=2.0, seed=2, sample_every=10)
+    t_mean = (2 * trace[:, 1] / (3 * n - 3)).mean()
+    assert t_mean == pytest.approx(0.1, rel=0.05)
+
+
+def _three_body():
+    box = np.array([10.0, 10.0, 10.0])
+    x = np.array([[0.0, 0.0, 0.0], [0.95, 0.0, 0.0], [0.45, 0.95, 0.0]])
+    diam = np.array([0.8, 1.0, 1.25])
+    return x, diam, box
+
+
+def test_swap_mc_samples_boltzmann():
+    x, diam, box = _three_body()
+    T = 1.0
+    perms = list(itertools.permutations(range(3)))
+    energies = np.array([brute_energy(x, diam[list(p)], box) for p in perms])
+    w = np.exp(-(energies - energies.min()) / T)
+    exact = w / w.sum()
+    assert exact.max() < 0.9 and exact.min() > 0.01  # the test discriminates
+    start, nbr = full_neighbours(x, box, model.max_cutoff(diam))
+    d = diam.copy()
+    counts = np.zeros(len(perms))
+    index = {tuple(diam[list(p)]): k for k, p in enumerate(perms)}
+    np.random.seed(0)
+    swap_block(x, box, d, 1, T, 123, start, nbr)
+    n = 60_000
+    for _ in range(n):
+        swap_block(x, box, d, 1, T, -1, start, nbr)
+        counts[index[tuple(d)]] += 1
+    freq = counts / n
+    err = np.sqrt(exact * (1 - exact) / n) * 10  # correlated chain: generous but still sharp
+    assert np.all(np.abs(freq - exact) < err + 0.01)
+    assert sorted(d) == sorted(diam)
+
+
+def test_swap_acceptance_matches_metropolis():
+    """Particles 0 and 2 exchange diameters beside a third: accepted fraction = min(1, exp(-dU/T))."""
+    from tlspipe.engine.swap import acceptance_rate, swap_delta
+
+    x, diam, box = _three_body()
+    T = 2.0
+    start, nbr = full_neighbours(x, box, model.max_cutoff(diam))
+    du = swap_delta(x, box, diam, start, nbr, 0, 2)
+    d_swapped = diam[[2, 1, 0]]
+    assert du == pytest.approx(brute_energy(x, d_swapped, box) - brute_energy(x, diam, box), rel=1e-12)
+    lo, hi, dup = (diam, d_swapped, du) if du > 0 else (d_swapped, diam, -du)
+    p_exact = np.exp(-dup / T)
+    assert 0.02 < p_exact < 0.98
+    trials = 200_000
+    p = acceptance_rate(x, box, lo.copy(), start, nbr, 0, 2, T, trials, 5)
+    assert p == pytest.approx(p_exact, abs=5 * np.sqrt(p_exact * (1 - p_exact) / trials))
+    assert acceptance_rate(x, box, hi.copy(), start, nbr, 0, 2, T, 1000, 5) == 1.0
+
+
+def test_swap_mc_preserves_multiset(small_glass):
+    x, diam, box = small_glass
+    d, acc, du = engine.swap_mc(x, diam, box, 5 * len(x), T=0.1, seed=4)
+    assert acc > 0
+    assert np.array_equal(np.sort(d), np.sort(diam))
+    ff0 = engine.ForceField(diam, box)
+    ff1 = engine.ForceField(d, box)
+    assert ff1.energy(x) - ff0.energy(x) == pytest.approx(du, abs=1e-9)
+
+
+def test_bad_input_is_refused():
+    diam = model.diameters(200)
+    box = model.box_length(200)
+    x = np.zeros((200, 3))
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        engine.ForceField(diam, box).energy(x)
+    with pytest.raises(ValueError, match="twice the interaction range"):
+        engine.ForceField(model.diameters(20), model.box_length(20))
