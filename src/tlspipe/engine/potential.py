@@ -4,7 +4,9 @@ All arrays float64, positions (N, 3), periodic orthorhombic box given by its thr
 The neighbour list is a flat half list (i < j) of pairs closer than RC_FACTOR * sigma_ij + skin at build time,
 built from a cell list (or all pairs when the box holds fewer than three cells per side).  The
 per-pair diameter sigma_ij is stored with the pair, so the force loop does no diameter arithmetic.
-Positions may be unwrapped: the minimum image is taken in the force loop.
+Positions may be unwrapped: each listed pair carries the periodic shift of its minimum image at build
+time, which stays right until the next rebuild (no particle moves more than skin/2 in between), so the
+force loop needs no rounding.
 """
 
 from __future__ import annotations
@@ -37,13 +39,35 @@ def pair_energy(r2, s):
 
 
 @njit(cache=True, error_model="numpy")
-def build_pairs(x, diam, box, skin, cap, rfixed=0.0):
-    """Half neighbour list.  Returns (pi, pj, ps, n_pairs); arrays may be longer than n_pairs.
+def _cell_stencil(nc0, nc1, nc2, reach):
+    """For each cell, the cells within +-reach (periodic): (ncell, (2 reach + 1)^3).  The caller ensures
+    nc >= 2 reach + 1 on every axis, so they are distinct."""
+    ncell = nc0 * nc1 * nc2
+    w = 2 * reach + 1
+    out = np.empty((ncell, w * w * w), np.int64)
+    for c in range(ncell):
+        c0 = c // (nc1 * nc2)
+        c1 = (c // nc2) % nc1
+        c2 = c % nc2
+        k = 0
+        for a in range(-reach, reach + 1):
+            for b in range(-reach, reach + 1):
+                for d in range(-reach, reach + 1):
+                    out[c, k] = (((c0 + a) % nc0) * nc1 + (c1 + b) % nc1) * nc2 + (c2 + d) % nc2
+                    k += 1
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
+    """Fill the half list into the given arrays.  Returns the pair count, or -1 if they are too short.
 
     A pair is listed when r < RC_FACTOR * sigma_ij + skin, or, when rfixed > 0, when r < rfixed.
-    cap: initial capacity (grown as needed).
+    sh[p] is the periodic shift such that x[i] - x[j] - sh[p] is the minimum-image separation at build time.
+    Cells are at least (list range / reach) wide and searched +-reach cells away.
     """
     n = x.shape[0]
+    cap = pi.size
     smax = 0.0
     for i in range(n):
         if diam[i] > smax:
@@ -51,114 +75,134 @@ def build_pairs(x, diam, box, skin, cap, rfixed=0.0):
     rlist_max = RC * smax + skin
     if rfixed > 0.0:
         rlist_max = rfixed
-    nc = np.empty(3, np.int64)
-    for d in range(3):
-        nc[d] = int(box[d] / rlist_max)
-    cap = max(cap, 16)
-    pi = np.empty(cap, np.int32)
-    pj = np.empty(cap, np.int32)
-    ps = np.empty(cap, np.float64)
+    nc0 = max(int(reach * box[0] / rlist_max), 1)
+    nc1 = max(int(reach * box[1] / rlist_max), 1)
+    nc2 = max(int(reach * box[2] / rlist_max), 1)
+    if nc0 < 2 * reach + 1 or nc1 < 2 * reach + 1 or nc2 < 2 * reach + 1:
+        nc0 = nc1 = nc2 = 1  # small box: every pair is a candidate
+        reach = 0
+    ncell = nc0 * nc1 * nc2
+    # wrapped copy in [0, L), each particle's image offset, and its cell
+    xw = np.empty_like(x)
+    img = np.empty_like(x)
+    cell = np.empty(n, np.int64)
+    count = np.zeros(ncell + 1, np.int64)
+    for i in range(n):
+        for d in range(3):
+            m = np.floor(x[i, d] / box[d])
+            xw[i, d] = x[i, d] - m * box[d]
+            if xw[i, d] >= box[d]:
+                xw[i, d] -= box[d]
+                m += 1.0
+            img[i, d] = m * box[d]
+        k0 = min(int(xw[i, 0] / box[0] * nc0), nc0 - 1)
+        k1 = min(int(xw[i, 1] / box[1] * nc1), nc1 - 1)
+        k2 = min(int(xw[i, 2] / box[2] * nc2), nc2 - 1)
+        cell[i] = (k0 * nc1 + k1) * nc2 + k2
+        count[cell[i] + 1] += 1
+    start = np.cumsum(count)
+    fill = start[:-1].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        order[fill[cell[i]]] = i
+        fill[cell[i]] += 1
+    xs = np.empty((n, 3))
+    for k in range(n):
+        xs[k, 0] = xw[order[k], 0]
+        xs[k, 1] = xw[order[k], 1]
+        xs[k, 2] = xw[order[k], 2]
+    stencil = _cell_stencil(nc0, nc1, nc2, reach)
+    hx, hy, hz = 0.5 * box[0], 0.5 * box[1], 0.5 * box[2]
     npairs = 0
-    inv = 1.0 / box
-    if nc[0] < 3 or nc[1] < 3 or nc[2] < 3:
-        for i in range(n):
-            for j in range(i + 1, n):
-                dx = x[i, 0] - x[j, 0]
-                dy = x[i, 1] - x[j, 1]
-                dz = x[i, 2] - x[j, 2]
-                dx -= box[0] * np.rint(dx * inv[0])
-                dy -= box[1] * np.rint(dy * inv[1])
-                dz -= box[2] * np.rint(dz * inv[2])
-                s = sij(diam[i], diam[j])
-                rl = RC * s + skin if rfixed <= 0.0 else rfixed
-                if dx * dx + dy * dy + dz * dz < rl * rl:
-                    if npairs == pi.size:
-                        pi, pj, ps = _grow(pi, pj, ps)
+    for c in range(ncell):
+        for a in range(start[c], start[c + 1]):
+            i = order[a]
+            xi, yi, zi = xs[a, 0], xs[a, 1], xs[a, 2]
+            si = diam[i]
+            for q in range(stencil.shape[1]):
+                nb = stencil[c, q]
+                for b in range(start[nb], start[nb + 1]):
+                    j = order[b]
+                    if j <= i:
+                        continue
+                    dx = xi - xs[b, 0]
+                    dy = yi - xs[b, 1]
+                    dz = zi - xs[b, 2]
+                    ox = 0.0
+                    oy = 0.0
+                    oz = 0.0
+                    if dx > hx:
+                        ox = box[0]
+                    elif dx < -hx:
+                        ox = -box[0]
+                    if dy > hy:
+                        oy = box[1]
+                    elif dy < -hy:
+                        oy = -box[1]
+                    if dz > hz:
+                        oz = box[2]
+                    elif dz < -hz:
+                        oz = -box[2]
+                    dx -= ox
+                    dy -= oy
+                    dz -= oz
+                    r2 = dx * dx + dy * dy + dz * dz
+                    if rfixed > 0.0:
+                        if r2 >= rfixed * rfixed:
+                            continue
+                        s = sij(si, diam[j])
+                    else:
+                        s = sij(si, diam[j])
+                        rl = RC * s + skin
+                        if r2 >= rl * rl:
+                            continue
+                    if npairs == cap:
+                        return -1
                     pi[npairs] = i
                     pj[npairs] = j
                     ps[npairs] = s
+                    # x_i - x_j (unwrapped) = (xw_i + img_i) - (xw_j + img_j)
+                    sh[npairs, 0] = ox + img[i, 0] - img[j, 0]
+                    sh[npairs, 1] = oy + img[i, 1] - img[j, 1]
+                    sh[npairs, 2] = oz + img[i, 2] - img[j, 2]
                     npairs += 1
-        return pi, pj, ps, npairs
-    # cell list
-    ncell = nc[0] * nc[1] * nc[2]
-    head = -np.ones(ncell, np.int64)
-    nxt = -np.ones(n, np.int64)
-    cell_of = np.empty((n, 3), np.int64)
-    for i in range(n):
-        c = np.empty(3, np.int64)
-        for d in range(3):
-            f = x[i, d] * inv[d]
-            f -= np.floor(f)
-            k = int(f * nc[d])
-            if k >= nc[d]:
-                k = nc[d] - 1
-            c[d] = k
-            cell_of[i, d] = k
-        ci = (c[0] * nc[1] + c[1]) * nc[2] + c[2]
-        nxt[i] = head[ci]
-        head[ci] = i
-    for i in range(n):
-        for ox in range(-1, 2):
-            cx = (cell_of[i, 0] + ox) % nc[0]
-            for oy in range(-1, 2):
-                cy = (cell_of[i, 1] + oy) % nc[1]
-                for oz in range(-1, 2):
-                    cz = (cell_of[i, 2] + oz) % nc[2]
-                    j = head[(cx * nc[1] + cy) * nc[2] + cz]
-                    while j >= 0:
-                        if j > i:
-                            dx = x[i, 0] - x[j, 0]
-                            dy = x[i, 1] - x[j, 1]
-                            dz = x[i, 2] - x[j, 2]
-                            dx -= box[0] * np.rint(dx * inv[0])
-                            dy -= box[1] * np.rint(dy * inv[1])
-                            dz -= box[2] * np.rint(dz * inv[2])
-                            s = sij(diam[i], diam[j])
-                            rl = RC * s + skin if rfixed <= 0.0 else rfixed
-                            if dx * dx + dy * dy + dz * dz < rl * rl:
-                                if npairs == pi.size:
-                                    pi, pj, ps = _grow(pi, pj, ps)
-                                pi[npairs] = i
-                                pj[npairs] = j
-                                ps[npairs] = s
-                                npairs += 1
-                        j = nxt[j]
-    return pi, pj, ps, npairs
+    return npairs
 
 
 @njit(cache=True, error_model="numpy")
-def _grow(pi, pj, ps):
-    m = pi.size * 2
-    a = np.empty(m, np.int32)
-    b = np.empty(m, np.int32)
-    c = np.empty(m, np.float64)
-    a[: pi.size] = pi
-    b[: pi.size] = pj
-    c[: pi.size] = ps
-    return a, b, c
+def build_pairs(x, diam, box, skin, cap, rfixed=0.0, reach=2):
+    """Half neighbour list from a cell list (all pairs when the box holds < 3 cells a side).
+
+    Returns (pi, pj, ps, sh, n_pairs); the arrays may be longer than n_pairs.  cap: initial capacity.
+    """
+    cap = max(cap, 64)
+    while True:
+        pi = np.empty(cap, np.int32)
+        pj = np.empty(cap, np.int32)
+        ps = np.empty(cap, np.float64)
+        sh = np.empty((cap, 3), np.float64)
+        m = _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh)
+        if m >= 0:
+            return pi, pj, ps, sh, m
+        cap *= 2
 
 
 @njit(cache=True, error_model="numpy")
-def energy_forces(x, box, pi, pj, ps, npairs, f):
-    """Total potential energy; forces written into f (N, 3)."""
+def energy_forces(x, box, pi, pj, ps, sh, npairs, f):
+    """Total potential energy; forces written into f (N, 3).  Uses the per-pair periodic shifts."""
     n = x.shape[0]
     for i in range(n):
         f[i, 0] = 0.0
         f[i, 1] = 0.0
         f[i, 2] = 0.0
-    bx, by, bz = box[0], box[1], box[2]
-    ix, iy, iz = 1.0 / bx, 1.0 / by, 1.0 / bz
     e = 0.0
     for p in range(npairs):
         i = pi[p]
         j = pj[p]
         s = ps[p]
-        dx = x[i, 0] - x[j, 0]
-        dy = x[i, 1] - x[j, 1]
-        dz = x[i, 2] - x[j, 2]
-        dx -= bx * np.rint(dx * ix)
-        dy -= by * np.rint(dy * iy)
-        dz -= bz * np.rint(dz * iz)
+        dx = x[i, 0] - x[j, 0] - sh[p, 0]
+        dy = x[i, 1] - x[j, 1] - sh[p, 1]
+        dz = x[i, 2] - x[j, 2] - sh[p, 2]
         r2 = dx * dx + dy * dy + dz * dz
         s2 = s * s
         if r2 < RC2 * s2:
@@ -182,19 +226,14 @@ def energy_forces(x, box, pi, pj, ps, npairs, f):
 
 
 @njit(cache=True, error_model="numpy")
-def energy_only(x, box, pi, pj, ps, npairs):
-    bx, by, bz = box[0], box[1], box[2]
-    ix, iy, iz = 1.0 / bx, 1.0 / by, 1.0 / bz
+def energy_only(x, pi, pj, ps, sh, npairs):
     e = 0.0
     for p in range(npairs):
         i = pi[p]
         j = pj[p]
-        dx = x[i, 0] - x[j, 0]
-        dy = x[i, 1] - x[j, 1]
-        dz = x[i, 2] - x[j, 2]
-        dx -= bx * np.rint(dx * ix)
-        dy -= by * np.rint(dy * iy)
-        dz -= bz * np.rint(dz * iz)
+        dx = x[i, 0] - x[j, 0] - sh[p, 0]
+        dy = x[i, 1] - x[j, 1] - sh[p, 1]
+        dz = x[i, 2] - x[j, 2] - sh[p, 2]
         e += pair_energy(dx * dx + dy * dy + dz * dz, ps[p])
     return e
 
@@ -224,23 +263,24 @@ def max_force(f):
 
 @njit(cache=True, error_model="numpy")
 def energy_forces_auto(x, diam, box, skin, nl, f):
-    """Energy/forces, rebuilding the list held in the tuple nl = (pi, pj, ps, npairs, xref) when needed.
+    """Energy/forces, rebuilding the list held in nl = (pi, pj, ps, sh, npairs, xref) when needed.
 
     Returns (energy, nl, rebuilt).
     """
-    pi, pj, ps, npairs, xref = nl
+    pi, pj, ps, sh, npairs, xref = nl
     rebuilt = False
     if max_disp2(x, xref) > 0.25 * skin * skin:
-        pi, pj, ps, npairs = build_pairs(x, diam, box, skin, pi.size)
+        pi, pj, ps, sh, npairs = build_pairs(x, diam, box, skin, pi.size)
         xref = x.copy()
         rebuilt = True
-    e = energy_forces(x, box, pi, pj, ps, npairs, f)
-    return e, (pi, pj, ps, npairs, xref), rebuilt
+    e = energy_forces(x, box, pi, pj, ps, sh, npairs, f)
+    return e, (pi, pj, ps, sh, npairs, xref), rebuilt
 
 
 def new_nlist(x, diam, box, skin):
-    """A fresh neighbour-list tuple (pi, pj, ps, npairs, xref) for energy_forces_auto."""
+    """A fresh neighbour-list tuple (pi, pj, ps, sh, npairs, xref) for energy_forces_auto."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     cap = int(x.shape[0] * 12)
-    pi, pj, ps, npairs = build_pairs(x, np.ascontiguousarray(diam, np.float64), np.asarray(box, np.float64), float(skin), cap)
-    return (pi, pj, ps, npairs, x.copy())
+    pi, pj, ps, sh, npairs = build_pairs(x, np.ascontiguousarray(diam, np.float64), np.asarray(box, np.float64),
+                                         float(skin), cap)
+    return (pi, pj, ps, sh, npairs, x.copy())

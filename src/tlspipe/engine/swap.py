@@ -19,7 +19,7 @@ def full_neighbours(x, box, rcut):
     """CSR full neighbour list (both directions) of pairs closer than rcut: (start, nbr)."""
     n = x.shape[0]
     dummy = np.ones(n)
-    ii, jj, _, m = build_pairs(x, dummy, box, 0.0, n * 24, rcut)
+    ii, jj, _, _, m = build_pairs(x, dummy, box, 0.0, n * 24, rcut)
     counts = np.zeros(n + 1, np.int64)
     for p in range(m):
         counts[ii[p] + 1] += 1
