@@ -1,0 +1,260 @@
+"""Landscape exploration: NVE trajectories at T = 0.04 quenched every tau_quench to inherent structures.
+
+Each trajectory starts from the glass with fresh Maxwell velocities (seeded by glass seed and trajectory
+index), runs NVE velocity Verlet, and every ``tau_quench`` minimises a copy of the configuration (FIRE to
+``ftol``).  Two quenches reached the same IS when their energies per particle agree within
+``energy_tol`` and their positions within ``position_tol`` (largest minimum-image displacement of any
+particle).  T_ab counts consecutive quenches a -> b (a != b) within a trajectory.
+
+Trajectories are independent: each is written to its own checkpoint (``traj_XXXX.npz``, atomic), so a
+killed run resumes where it stopped and trajectories run in parallel processes.  The merge step
+identifies IS across trajectories and writes the HDF5 store atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .. import engine
+from ..store.isstore import ISStore, write_store
+
+log = logging.getLogger("tlspipe.explore")
+
+EXPLORE_DEFAULTS = dict(
+    n_traj=4,
+    traj_time=100.0,  # MD duration of one trajectory
+    tau_quench=None,  # None: per-Tf default of TAU_QUENCH_BY_TF
+    T=0.04,
+    dt=0.01,
+    ftol=1e-9,  # FIRE convergence of the quenches, max_i |F_i|
+    energy_tol=1e-9,  # per particle
+    position_tol=1e-3,  # sigma, largest single-particle displacement
+    engine="native",  # or "lammps"
+)
+
+# the paper's quench periods (Methods C), and linear interpolation between them
+TAU_QUENCH_BY_TF = {0.062: 0.2, 0.07: 0.1, 0.092: 0.05}
+
+
+def default_tau_quench(tf: float) -> float:
+    t = sorted(TAU_QUENCH_BY_TF)
+    return float(np.interp(tf, t, [TAU_QUENCH_BY_TF[k] for k in t]))
+
+
+def min_image_max_disp(a, b, box) -> float:
+    d = a - b
+    d -= box * np.rint(d / box)
+    return float(np.sqrt((d * d).sum(1)).max())
+
+
+class ISRegistry:
+    """Distinct IS, looked up by energy then positions."""
+
+    def __init__(self, box, energy_tol, position_tol):
+        self.box = np.asarray(box)
+        self.energy_tol = energy_tol
+        self.position_tol = position_tol
+        self.energies: list[float] = []
+        self.positions: list[np.ndarray] = []
+        self.first_seen: list[float] = []
+        self.first_traj: list[int] = []
+        self.visits: list[int] = []
+
+    def find(self, e, x) -> int:
+        if not self.energies:
+            return -1
+        es = np.asarray(self.energies)
+        for k in np.flatnonzero(np.abs(es - e) <= self.energy_tol):
+            if min_image_max_disp(self.positions[k], x, self.box) <= self.position_tol:
+                return int(k)
+        return -1
+
+    def add(self, e, x, t, traj, visits=1) -> int:
+        k = self.find(e, x)
+        if k >= 0:
+            self.visits[k] += visits
+            return k
+        self.energies.append(float(e))
+        self.positions.append(np.asarray(x, np.float64))
+        self.first_seen.append(t)
+        self.first_traj.append(traj)
+        self.visits.append(visits)
+        return len(self.energies) - 1
+
+
+def _wrap(x, box):
+    return x - box * np.floor(x / box + 0.5)
+
+
+def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
+    """One trajectory.  Returns the IS it found (local ids) and the sequence of visited local ids."""
+    p = params
+    n = len(diam)
+    box = engine.as_box(box)
+    rng = np.random.default_rng([seed, traj])
+    v = engine.maxwell_velocities(n, p["T"], rng)
+    n_steps = int(round(p["traj_time"] / p["dt"]))
+    every = max(int(round(p["tau_quench"] / p["dt"])), 1)
+    reg = ISRegistry(box, p["energy_tol"], p["position_tol"])
+    seq = []
+    n_unconverged = 0
+    if p["engine"] == "lammps":
+        from ..engine.lammps import LammpsEngine
+
+        lmp = LammpsEngine(diam, box)
+        x = np.array(x0, float)
+        quench = lambda y: lmp.minimise(y, ftol=p["ftol"])  # noqa: E731
+    else:
+        sim = engine.MD(x0, v, diam, box)
+        nl = None
+    t = 0.0
+    for k in range(n_steps // every):
+        if p["engine"] == "lammps":
+            x, v = lmp.run_nve(x, v, p["dt"], every)
+            xm, etot, fmax = quench(x)
+        else:
+            sim.run(every, dt=p["dt"])
+            xm, res = engine.fire_minimise(sim.x, diam, box, ftol=p["ftol"], nlist=nl)
+            etot, fmax = res.energy, res.max_force
+        t += every * p["dt"]
+        if not fmax < p["ftol"] * 10:
+            n_unconverged += 1
+            seq.append(-1)  # breaks the chain of consecutive quenches
+            continue
+        seq.append(reg.add(etot / n, _wrap(xm, box), t, traj))
+    if p["engine"] == "lammps":
+        lmp.close()
+    return {
+        "energies": np.asarray(reg.energies),
+        "positions": np.asarray(reg.positions).reshape(-1, n, 3),
+        "first_seen": np.asarray(reg.first_seen),
+        "visits": np.asarray(reg.visits, np.int64),
+        "sequence": np.asarray(seq, np.int64),
+        "n_unconverged": n_unconverged,
+    }
+
+
+def _checkpoint_path(ckpt_dir: Path, traj: int) -> Path:
+    return ckpt_dir / f"traj_{traj:04d}.npz"
+
+
+def _run_and_save(args):
+    x0, diam, box, traj, seed, params, ckpt_dir = args
+    t0 = time.perf_counter()
+    out = run_trajectory(x0, diam, box, traj, seed, params)
+    out["seconds"] = time.perf_counter() - t0
+    path = _checkpoint_path(Path(ckpt_dir), traj)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **out)
+    os.replace(tmp, path)
+    return traj, len(out["energies"]), out["seconds"]
+
+
+def _load_checkpoint(path: Path) -> dict | None:
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # a truncated checkpoint is redone, not trusted
+        log.warning("checkpoint %s is unreadable (%s): the trajectory will be rerun", path, e)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def merge_trajectories(results: list[dict], diam, box, energy_tol, position_tol) -> ISStore:
+    """Identify IS across trajectories and count transitions between consecutive quenches."""
+    reg = ISRegistry(box, energy_tol, position_tol)
+    trans: dict[tuple[int, int], int] = {}
+    for traj, r in enumerate(results):
+        local_to_global = np.empty(len(r["energies"]), np.int64)
+        for k in range(len(r["energies"])):
+            local_to_global[k] = reg.add(r["energies"][k], r["positions"][k], float(r["first_seen"][k]), traj,
+                                         int(r["visits"][k]))
+        prev = -1
+        for s in r["sequence"]:
+            g = int(local_to_global[s]) if s >= 0 else -1
+            if prev >= 0 and g >= 0 and g != prev:
+                trans[(prev, g)] = trans.get((prev, g), 0) + 1
+            prev = g
+    keys = sorted(trans)
+    n = len(diam)
+    return ISStore(
+        diameters=diam, box=box,
+        positions=np.asarray(reg.positions).reshape(-1, n, 3),
+        energy=np.asarray(reg.energies),
+        first_seen=np.asarray(reg.first_seen), first_traj=np.asarray(reg.first_traj, np.int64),
+        visits=np.asarray(reg.visits, np.int64),
+        trans_src=np.asarray([k[0] for k in keys], np.int64),
+        trans_dst=np.asarray([k[1] for k in keys], np.int64),
+        trans_count=np.asarray([trans[k] for k in keys], np.int64),
+    )
+
+
+def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float | None = None,
+                  workers: int = 1, glass: str | None = None, progress=None, **params) -> dict:
+    """Run (or resume) the exploration of one glass and write its IS store atomically.  Returns a summary."""
+    p = dict(EXPLORE_DEFAULTS)
+    unknown = set(params) - set(p)
+    if unknown:
+        raise ValueError(f"unknown exploration parameters {sorted(unknown)}; known: {sorted(p)}")
+    p.update({k: v for k, v in params.items() if v is not None})
+    if p["tau_quench"] is None:
+        if tf is None:
+            raise ValueError("give tau_quench or the glass's Tf (for the per-Tf default)")
+        p["tau_quench"] = default_tau_quench(tf)
+    if p["engine"] not in ("native", "lammps"):
+        raise ValueError(f"engine must be 'native' or 'lammps', got {p['engine']!r}")
+    box = engine.as_box(box)
+    diam = np.asarray(diam, np.float64)
+    x0 = np.asarray(x0, np.float64)
+    engine.check_system(x0, diam, box)
+    ckpt = Path(checkpoint_dir)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for traj in range(p["n_traj"]):
+        path = _checkpoint_path(ckpt, traj)
+        if not (path.exists() and _load_checkpoint(path) is not None):
+            todo.append(traj)
+    log.info("exploration: %d of %d trajectories to run (%d from checkpoints)", len(todo), p["n_traj"],
+             p["n_traj"] - len(todo))
+    t0 = time.perf_counter()
+    jobs = [(x0, diam, box, traj, seed, p, str(ckpt)) for traj in todo]
+    done = 0
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for traj, n_is, sec in ex.map(_run_and_save, jobs):
+                done += 1
+                log.info("trajectory %d: %d IS in %.1f s", traj, n_is, sec)
+                if progress:
+                    progress(done, len(jobs))
+    else:
+        for job in jobs:
+            traj, n_is, sec = _run_and_save(job)
+            done += 1
+            log.info("trajectory %d: %d IS in %.1f s", traj, n_is, sec)
+            if progress:
+                progress(done, len(jobs))
+    results = [_load_checkpoint(_checkpoint_path(ckpt, t)) for t in range(p["n_traj"])]
+    if any(r is None for r in results):
+        raise RuntimeError(f"{ckpt}: a trajectory checkpoint could not be read after running; rerun")
+    store = merge_trajectories(results, diam, box, p["energy_tol"], p["position_tol"])
+    cpu_seconds = float(sum(float(r["seconds"]) for r in results))
+    n_quench = sum(len(r["sequence"]) for r in results)
+    write_store(out_path, store, glass=glass or "", tf=tf if tf is not None else np.nan, seed=seed,
+                transitions_observed=True, energy_tol=p["energy_tol"], position_tol=p["position_tol"],
+                tau_quench=p["tau_quench"], T=p["T"], dt=p["dt"], n_traj=p["n_traj"], traj_time=p["traj_time"],
+                ftol=p["ftol"], engine=p["engine"], cpu_seconds=cpu_seconds)
+    return {
+        "n_is": store.n_is,
+        "n_quenches": int(n_quench),
+        "n_unconverged": int(sum(int(r["n_unconverged"]) for r in results)),
+        "n_transitions": int(store.trans_count.sum()),
+        "cpu_seconds": cpu_seconds,
+        "wall_seconds": time.perf_counter() - t0,
+        "is_per_cpu_minute": store.n_is / max(cpu_seconds / 60, 1e-9),
+    }
