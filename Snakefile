@@ -1,0 +1,21 @@
+# tlspipe: find two-level systems in computer glasses.
+#   snakemake --cores 2                         the default study (config/config.yaml)
+#   snakemake --cores 2 --configfile config/test.yaml
+#   snakemake --cores 2 results/default/figures/fig3.png     one target
+from snakemake.utils import min_version
+
+min_version("8.10")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/explore.smk"
+include: "workflow/rules/pairs.smk"
+
+
+rule all:
+    input:
+        expand(f"{R}/pairs/{{glass}}.parquet", glass=GLASS_NAMES),

@@ -1,0 +1,92 @@
+"""``tlspipe prepare`` and ``tlspipe explore``, and the config-driven entry points the workflow calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from .explore import EXPLORE_DEFAULTS, explore_glass
+from .prepare import PREPARE_DEFAULTS, prepare_glass, write_glass
+
+log = logging.getLogger("tlspipe")
+
+
+def run_prepare(cfg: dict, glass: dict, out_data, out_meta, log_path=None) -> dict:
+    """Make one glass of a study (cfg: a validated config; glass: a row of workflow.glass_table)."""
+    from ..workflow import LogProgress
+
+    bar = LogProgress(cfg["prepare"]["n_blocks"], f"prepare {glass['glass']}", log_path)
+    g = prepare_glass(cfg["n_particles"], glass["tf"], glass["seed"], progress=bar, **cfg["prepare"])
+    bar.close()
+    g.meta["glass"] = glass["glass"]
+    write_glass(g, out_data, out_meta)
+    m = g.meta
+    log.info("glass %s: swap acceptance %.3f, IS energy per particle %.6f, equilibration %s",
+             glass["glass"], m["swap_acceptance"], m["inherent_energy_per_particle"], m["equilibration"])
+    return m
+
+
+def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, workers=1, log_path=None) -> dict:
+    from ..store.lammps import read_lammps_data
+    from ..workflow import LogProgress
+
+    g = read_lammps_data(data_path, expected_density=1.0)
+    p = {k: v for k, v in cfg["explore"].items() if k != "workers"}
+    p["engine"] = cfg["engine"]
+    bar = LogProgress(p["n_traj"], f"explore {glass['glass']}", log_path)
+    summary = explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir, seed=glass["seed"],
+                            tf=glass["tf"], workers=workers, glass=glass["glass"], progress=bar, **p)
+    bar.close()
+    log.info("glass %s: %s", glass["glass"], json.dumps(summary))
+    return summary
+
+
+def _prepare_cmd(a) -> int:
+    params = {k: getattr(a, k) for k in PREPARE_DEFAULTS if getattr(a, k, None) is not None}
+    g = prepare_glass(a.n, a.tf, a.seed, **params)
+    data, meta = write_glass(g, a.out)
+    print(json.dumps({"data": str(data), "meta": str(meta), "swap_acceptance": g.meta["swap_acceptance"],
+                      "inherent_energy_per_particle": g.meta["inherent_energy_per_particle"],
+                      "equilibration": g.meta["equilibration"], "seconds": g.meta["seconds"]}))
+    return 0
+
+
+def _explore_cmd(a) -> int:
+    from pathlib import Path
+
+    from ..store.lammps import read_lammps_data
+
+    g = read_lammps_data(a.glass)
+    params = {k: getattr(a, k) for k in EXPLORE_DEFAULTS if getattr(a, k, None) is not None}
+    ckpt = a.checkpoints or str(Path(a.out).with_suffix("")) + "_ckpt"
+    s = explore_glass(g.unwrapped(), g.diameters, g.box, a.out, ckpt, seed=a.seed, tf=a.tf, workers=a.workers,
+                      **params)
+    print(json.dumps(s))
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("prepare", help="make one glass: swap-MC equilibration at Tf, cooling to T_final",
+                       description="Hybrid MD / swap Monte Carlo at Tf, then Berendsen cooling; writes a LAMMPS "
+                                   "data file (atom_style charge, charge = diameter) and a JSON beside it.")
+    p.add_argument("--n", type=int, default=1500, help="particles (density 1)")
+    p.add_argument("--tf", type=float, required=True, help="preparation temperature (epsilon)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output LAMMPS data file")
+    for k, v in PREPARE_DEFAULTS.items():
+        p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(v), default=None, help=f"default {v}")
+    p.set_defaults(func=_prepare_cmd)
+
+    e = sub.add_parser("explore", help="collect inherent structures of one glass into an HDF5 store",
+                       description="NVE trajectories at T from fresh velocities, quenched every tau_quench; "
+                                   "resumes from per-trajectory checkpoints.")
+    e.add_argument("glass", help="LAMMPS data file of the glass")
+    e.add_argument("--out", required=True, help="output is.h5")
+    e.add_argument("--tf", type=float, default=None, help="Tf of the glass (for the default tau_quench)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--workers", type=int, default=1)
+    e.add_argument("--checkpoints", default=None, help="checkpoint directory (default OUT_ckpt)")
+    for k, v in EXPLORE_DEFAULTS.items():
+        typ = str if k == "engine" else float if v is None or isinstance(v, float) else int
+        e.add_argument(f"--{k.replace('_', '-')}", dest=k, type=typ, default=None, help=f"default {v}")
+    e.set_defaults(func=_explore_cmd)

@@ -1,0 +1,102 @@
+"""Helpers shared by the Snakefile, the rule scripts and the command line: config defaults and validation,
+glass names and seeds, logging into a rule's log file."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def fill_defaults(schema: dict, cfg):
+    """Fill every missing property that has a ``default`` in the schema, recursively (a deep copy)."""
+    if not isinstance(cfg, dict) or schema.get("type") != "object":
+        return cfg
+    out = dict(cfg)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if key in out:
+            out[key] = fill_defaults(sub, out[key])
+    return out
+
+
+def load_schema(path=None) -> dict:
+    path = Path(path) if path else REPO_SCHEMA
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def validate_config(cfg: dict, schema_path=None, source: str = "config") -> dict:
+    """Defaults filled in, then validated; an unknown key or a wrong type is a ConfigError naming the key."""
+    import jsonschema
+
+    schema = load_schema(schema_path)
+    full = fill_defaults(schema, cfg or {})
+    v = jsonschema.Draft202012Validator(schema)
+    errors = sorted(v.iter_errors(full), key=lambda e: list(e.path))
+    if errors:
+        lines = []
+        for e in errors:
+            where = ".".join(str(p) for p in e.path) or "(top level)"
+            lines.append(f"  {where}: {e.message}")
+        raise ConfigError(
+            f"{source} is not valid:\n" + "\n".join(lines)
+            + f"\nFix the key(s) above; every key, its type and default are in {schema_path or REPO_SCHEMA}"
+        )
+    return full
+
+
+def glass_table(cfg: dict) -> list[dict]:
+    """The glasses of a study: name, Tf, seed (derived from the study seed, Tf and the index)."""
+    out = []
+    for spec in cfg["glasses"]:
+        tf = float(spec["tf"])
+        for i in range(int(spec["count"])):
+            seed = int(np.random.SeedSequence([int(cfg["seed"]), int(round(tf * 1e6)), i]).generate_state(1)[0])
+            out.append({"glass": f"tf{tf:.3f}_g{i:02d}", "tf": tf, "seed": seed})
+    return out
+
+
+def glass_info(cfg: dict, name: str) -> dict:
+    for g in glass_table(cfg):
+        if g["glass"] == name:
+            return g
+    raise ConfigError(f"glass {name!r} is not in the config's glasses")
+
+
+def setup_logging(log_path=None, level=logging.INFO):
+    """Log to the rule's log file (and stderr when there is none)."""
+    handlers = [logging.FileHandler(log_path, mode="w")] if log_path else [logging.StreamHandler(sys.stderr)]
+    logging.basicConfig(level=level, handlers=handlers, force=True,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return logging.getLogger("tlspipe")
+
+
+class LogProgress:
+    """A tqdm progress bar written into the log file (plain text lines, one update every ~2%)."""
+
+    def __init__(self, total: int, desc: str, log_path=None):
+        from tqdm import tqdm
+
+        self._fh = open(log_path, "a") if log_path else sys.stderr
+        self.bar = tqdm(total=total, desc=desc, file=self._fh, mininterval=2.0, ascii=True,
+                        miniters=max(total // 50, 1))
+
+    def __call__(self, done, total=None, *extra):
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        self.bar.close()
+        if self._fh is not sys.stderr:
+            self._fh.close()
