@@ -249,16 +249,29 @@ class LammpsEngine:
     def energy(self, x) -> float:
         return self.energy_forces(x)[0]
 
-    def minimise(self, x, ftol: float = 1e-10, max_steps: int = 100_000, dt: float = 0.005):
+    def minimise(self, x, ftol: float = 1e-10, max_steps: int = 100_000, dt: float | None = None):
         """Minimise from x with LAMMPS (min_style of the instance, etol 0, ftol on max_i |F_i|).
 
         dt is the initial FIRE timestep (LAMMPS grows it up to 10 dt).  Returns
         (x_min (N,3) continuous with x, total energy epsilon, max_i |F_i|).  Warns when ftol was not reached.
         """
+        from .minimise import FIRE_DEFAULTS
+
+        dt = FIRE_DEFAULTS["dt"] if dt is None else dt
         shift = self._load(x)
         cmd = self._lmp.command
         cmd(f"min_style {self.min_style}")
         cmd("min_modify norm max")
+        if self.min_style == "fire":
+            # the native FIRE's parameters (tlspipe.engine.FIRE_DEFAULTS), so that both engines follow the
+            # same descent and reach the same minimum from the same configuration
+            from .minimise import FIRE_DEFAULTS as F
+
+            dt = F["dt"]
+            cmd(f"min_modify dmax {F['max_move']!r} integrator eulerimplicit tmax {F['dt_max'] / dt!r} "
+                f"tmin {F['dt_min'] / dt!r} delaystep {F['n_delay']} dtgrow {F['f_inc']!r} "
+                f"dtshrink {F['f_dec']!r} alpha0 {F['alpha0']!r} alphashrink {F['f_alpha']!r} "
+                f"vdfmax {F['max_uphill']} halfstepback yes initialdelay yes")
         cmd(f"timestep {float(dt)!r}")
         cmd(f"minimize 0.0 {float(ftol)!r} {int(max_steps)} {10 * int(max_steps)}")
         xm = self._unwrapped(shift)
