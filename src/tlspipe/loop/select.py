@@ -1,0 +1,113 @@
+"""Which pairs get the exact (NEB + Schroedinger) calculation, and when the loop stops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import columns as C
+
+LOOP_DEFAULTS = dict(
+    k0=200,  # pairs labelled in round 0
+    screen_fraction=0.5,  # of them, this fraction from the cheap screening (smallest d), the rest uniform
+    batch=100,  # K_i: pairs per later round
+    max_rounds=4,  # rounds after round 0
+    stop_fraction=0.01,  # stop when a round adds fewer than this fraction of the TLS found so far
+    dw_threshold=0.5,  # a pair is a DW candidate when the predicted DW probability is at least this
+    qs_factor=None,  # optional: only pairs with predicted E_qs < qs_factor * tls_threshold
+    min_train_dw=8,  # fewer DW than this: the E_qs model falls back to the DW probability for ranking
+)
+
+KEY = C.IDS
+
+
+def _key_index(df: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_frame(df[KEY])
+
+
+def exclude_done(candidates: pd.DataFrame, done: pd.DataFrame | None) -> pd.DataFrame:
+    """Candidates whose (glass, is_a, is_b) is not in done."""
+    if done is None or len(done) == 0:
+        return candidates
+    mask = ~_key_index(candidates).isin(_key_index(done))
+    return candidates[mask]
+
+
+def initial_batch(pairs: pd.DataFrame, k0: int, seed: int, screen_fraction: float = 0.5) -> pd.DataFrame:
+    """Round 0: a first screening and a uniform sample.
+
+    No pair is labelled yet, so double wells are not known; they are rare among random pairs, and a classifier
+    trained on random pairs alone would see few of them.  The screening therefore takes ``screen_fraction`` of
+    K0 from the pairs with the smallest total displacement d (double wells and TLS are localised, short
+    rearrangements), and the rest uniformly from all other pairs; the classifier is later trained with
+    balanced class weights.  Returns IDS columns, sorted.
+    """
+    k0 = min(int(k0), len(pairs))
+    n_screen = int(round(screen_fraction * k0))
+    by_d = pairs.sort_values([C.D, *KEY], kind="stable")
+    screened = by_d.iloc[:n_screen]
+    rest = exclude_done(pairs, screened)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(rest), size=min(k0 - n_screen, len(rest)), replace=False)
+    out = pd.concat([screened[KEY], rest.iloc[np.sort(pick)][KEY]], ignore_index=True)
+    return out.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def next_batch(predictions: pd.DataFrame, done: pd.DataFrame, k: int, dw_threshold: float = 0.5,
+               qs_factor: float | None = None, tls_threshold: float = 0.0015) -> pd.DataFrame:
+    """The k pairs with the lowest predicted E_qs among predicted double wells not yet computed.
+
+    predictions: IDS + ``pred_dw`` + ``pred_e_qs``.  When fewer than k candidates pass the DW threshold, the
+    remaining places go to the most probable double wells (so a batch is never empty while pairs remain).
+    """
+    cand = exclude_done(predictions, done)
+    dw = cand[cand["pred_dw"] >= dw_threshold]
+    if qs_factor is not None:
+        dw = dw[dw["pred_e_qs"] < qs_factor * tls_threshold]
+    first = dw.sort_values(["pred_e_qs", *KEY], kind="stable").iloc[:k]
+    if len(first) < k:
+        rest = exclude_done(cand, first).sort_values(["pred_dw", *KEY], ascending=[False, True, True, True],
+                                                     kind="stable")
+        first = pd.concat([first, rest.iloc[: k - len(first)]])
+    return first[KEY].reset_index(drop=True)
+
+
+def baseline_batch(pairs: pd.DataFrame, min_transitions: int = 4) -> pd.DataFrame:
+    """The standard procedure: every pair observed to hop both ways at least min_transitions times."""
+    sel = pairs[np.minimum(pairs[C.T_AB], pairs[C.T_BA]) >= min_transitions]
+    return sel[KEY].sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def tls_per_round(exact_by_round: list[pd.DataFrame], tls_threshold: float) -> list[int]:
+    out = []
+    for df in exact_by_round:
+        ok = (df[C.STATUS] == C.STATUS_DW) & (df[C.E_QS] < tls_threshold)
+        out.append(int(ok.sum()))
+    return out
+
+
+def should_stop(exact_by_round: list[pd.DataFrame], tls_threshold: float, max_rounds: int,
+                stop_fraction: float) -> tuple[bool, str]:
+    """Stop after round i = len(exact_by_round) - 1?  Round 0 never stops the loop by the TLS rule."""
+    i = len(exact_by_round) - 1
+    if i >= max_rounds:
+        return True, f"reached loop.max_rounds = {max_rounds}"
+    if i == 0:
+        return False, "round 0 done"
+    if len(exact_by_round[-1]) == 0:
+        return True, "no pairs left to compute"
+    counts = tls_per_round(exact_by_round, tls_threshold)
+    total = sum(counts)
+    new = counts[-1]
+    if new < stop_fraction * max(total, 1):
+        return True, f"round {i} added {new} TLS, fewer than {stop_fraction:.3g} of the {total} found"
+    return False, f"round {i} added {new} TLS of {total}"
+
+
+def split_chunks(batch: pd.DataFrame, chunk: int) -> list[pd.DataFrame]:
+    """Split a batch into chunks of at most ``chunk`` pairs, each within one glass (one store per job)."""
+    out = []
+    for _, g in batch.groupby(C.GLASS, sort=True):
+        for s in range(0, len(g), chunk):
+            out.append(g.iloc[s : s + chunk].reset_index(drop=True))
+    return out

@@ -1,0 +1,71 @@
+"""Batch selection without repeats, the stop rule, and the standard procedure's filter."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tlspipe import columns as C
+from tlspipe.loop import baseline_batch, initial_batch, next_batch, should_stop, split_chunks
+
+
+def _pairs(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        C.GLASS: rng.choice(["g0", "g1"], n),
+        C.IS_A: np.arange(n), C.IS_B: np.arange(n) + 1000,
+        C.D: rng.uniform(0.05, 2.0, n),
+        C.T_AB: rng.integers(0, 8, n), C.T_BA: rng.integers(0, 8, n),
+    })
+
+
+def test_initial_batch_screens_and_samples():
+    p = _pairs()
+    b = initial_batch(p, 40, seed=1, screen_fraction=0.5)
+    assert len(b) == 40 and not b.duplicated().any()
+    smallest = p.nsmallest(20, C.D)[C.IS_A]
+    assert set(smallest) <= set(b[C.IS_A])
+    assert b.equals(initial_batch(p, 40, seed=1, screen_fraction=0.5))  # seeded
+
+
+def test_next_batch_lowest_predicted_and_no_repeats():
+    p = _pairs()
+    rng = np.random.default_rng(2)
+    pred = p[C.IDS].assign(pred_dw=rng.uniform(0, 1, len(p)), pred_e_qs=rng.lognormal(-5, 1, len(p)))
+    done = pred.nsmallest(10, "pred_e_qs")[C.IDS]
+    b = next_batch(pred, done, 15, dw_threshold=0.5)
+    assert len(b) == 15
+    assert not pd.MultiIndex.from_frame(b).isin(pd.MultiIndex.from_frame(done)).any()
+    chosen = pred.merge(b, on=C.IDS)
+    assert (chosen["pred_dw"] >= 0.5).all()
+    rest = pred.merge(b, on=C.IDS, how="left", indicator=True)
+    rest = rest[(rest["_merge"] == "left_only") & (rest["pred_dw"] >= 0.5)]
+    rest = rest[~pd.MultiIndex.from_frame(rest[C.IDS]).isin(pd.MultiIndex.from_frame(done))]
+    assert chosen["pred_e_qs"].max() <= rest["pred_e_qs"].min()
+    # fills up with the most probable DW when too few pass the threshold; never empty while pairs remain
+    b2 = next_batch(pred.assign(pred_dw=0.1), done, 5)
+    assert len(b2) == 5
+
+
+def _exact(n_tls, n_other):
+    return pd.DataFrame({C.STATUS: ["dw"] * (n_tls + n_other), C.E_QS: [1e-4] * n_tls + [1e-1] * n_other})
+
+
+def test_stop_rule():
+    thr = 0.0015
+    assert should_stop([_exact(5, 5)], thr, 4, 0.01) == (False, "round 0 done")
+    assert not should_stop([_exact(5, 5), _exact(3, 7)], thr, 4, 0.01)[0]
+    stop, why = should_stop([_exact(200, 5), _exact(1, 7)], thr, 4, 0.01)
+    assert stop and "fewer than" in why  # 1 < 1% of 201
+    assert should_stop([_exact(5, 5)] * 5, thr, 4, 0.01)[0]  # max_rounds
+    assert not should_stop([_exact(5, 5)] * 5, thr, 6, 0.01)[0]  # a larger max_rounds extends the loop
+    assert should_stop([_exact(5, 5), _exact(0, 0)], thr, 4, 0.01)[0]
+
+
+def test_baseline_filter_and_chunks():
+    p = _pairs()
+    b = baseline_batch(p, 4)
+    m = p.merge(b, on=C.IDS)
+    assert len(m) == len(b) == int((np.minimum(p[C.T_AB], p[C.T_BA]) >= 4).sum())
+    chunks = split_chunks(b, 7)
+    assert sum(len(c) for c in chunks) == len(b)
+    assert all(c[C.GLASS].nunique() == 1 and len(c) <= 7 for c in chunks)
