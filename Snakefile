@@ -14,8 +14,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/explore.smk"
 include: "workflow/rules/pairs.smk"
+include: "workflow/rules/neb.smk"
+include: "workflow/rules/loop.smk"
 
 
 rule all:
     input:
-        expand(f"{R}/pairs/{{glass}}.parquet", glass=GLASS_NAMES),
+        f"{R}/tls.parquet",
+        f"{R}/tables/table1.csv",

@@ -2,7 +2,10 @@
 
 Each trajectory starts from the glass with fresh Maxwell velocities (seeded by glass seed and trajectory
 index), runs NVE velocity Verlet, and every ``tau_quench`` minimises a copy of the configuration (FIRE to
-``ftol``).  Two quenches reached the same IS when their energies per particle agree within
+``ftol``).  A residual force F leaves an energy error ~ F^2 / k and a position error ~ F / k (k the softest
+stiffness, ~1e-2): with ftol = 1e-6 that is far below energy_tol and position_tol, and a third fewer FIRE
+steps than 1e-9.  Each IS seen for the first time is minimised on to ``refine_ftol`` before it is stored,
+so the store holds accurate minima.  Two quenches reached the same IS when their energies per particle agree within
 ``energy_tol`` and their positions within ``position_tol`` (largest minimum-image displacement of any
 particle).  T_ab counts consecutive quenches a -> b (a != b) within a trajectory.
 
@@ -32,7 +35,8 @@ EXPLORE_DEFAULTS = dict(
     tau_quench=None,  # None: per-Tf default of TAU_QUENCH_BY_TF
     T=0.04,
     dt=0.01,
-    ftol=1e-9,  # FIRE convergence of the quenches, max_i |F_i|
+    ftol=1e-6,  # FIRE convergence of the quenches, max_i |F_i| (enough to tell IS apart, see below)
+    refine_ftol=1e-10,  # a newly found IS is minimised further to this before it is stored
     energy_tol=1e-9,  # per particle
     position_tol=1e-3,  # sigma, largest single-particle displacement
     engine="native",  # or "lammps"
@@ -127,6 +131,13 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
             n_unconverged += 1
             seq.append(-1)  # breaks the chain of consecutive quenches
             continue
+        k_is = reg.find(etot / n, _wrap(xm, box))
+        if k_is < 0 and p["refine_ftol"] < p["ftol"]:
+            if p["engine"] == "lammps":
+                xm, etot, _ = lmp.minimise(xm, ftol=p["refine_ftol"])
+            else:
+                xm, res = engine.fire_minimise(xm, diam, box, ftol=p["refine_ftol"])
+                etot = res.energy
         seq.append(reg.add(etot / n, _wrap(xm, box), t, traj))
     if p["engine"] == "lammps":
         lmp.close()
@@ -248,7 +259,7 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
     write_store(out_path, store, glass=glass or "", tf=tf if tf is not None else np.nan, seed=seed,
                 transitions_observed=True, energy_tol=p["energy_tol"], position_tol=p["position_tol"],
                 tau_quench=p["tau_quench"], T=p["T"], dt=p["dt"], n_traj=p["n_traj"], traj_time=p["traj_time"],
-                ftol=p["ftol"], engine=p["engine"], cpu_seconds=cpu_seconds)
+                ftol=p["ftol"], refine_ftol=p["refine_ftol"], engine=p["engine"], cpu_seconds=cpu_seconds)
     return {
         "n_is": store.n_is,
         "n_quenches": int(n_quench),

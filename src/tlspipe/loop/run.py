@@ -1,0 +1,304 @@
+"""The steps of the iterative search, one function per Snakemake rule (the rule scripts are one call each).
+
+Files of round i under ``results/{study}/loop/round_{i}/``: ``batch.parquet`` (pairs to compute),
+``chunks/{glass}.{c}.parquet`` (the batch split for parallel NEB jobs), ``exact/{glass}.{c}.parquet`` and
+``exact.parquet`` (their exact results), ``models/{dw,qs,barrier}/`` (trained on every exact result of
+rounds 0..i), ``predictions.parquet`` (every pair: pred_dw, pred_e_qs, pred_barrier), ``shap_{dw,qs}.parquet``.
+The standard procedure uses ``results/{study}/baseline/`` with the same batch/chunks/exact layout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import columns as C
+from .select import baseline_batch, initial_batch, next_batch, split_chunks
+
+log = logging.getLogger("tlspipe.loop")
+
+PRED_DW, PRED_QS, PRED_BARRIER = "pred_dw", "pred_e_qs", "pred_barrier"
+TF = "tf"
+
+
+def _write_parquet(df: pd.DataFrame, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def read_pairs(pair_files, columns=None) -> pd.DataFrame:
+    frames = [pd.read_parquet(f, columns=columns) for f in pair_files]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.read_parquet(pair_files[0], columns=columns)
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_exact(files) -> pd.DataFrame:
+    frames = [pd.read_parquet(f) for f in files if Path(f).exists()]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="object" if c in (C.GLASS, C.STATUS) else "float64")
+                             for c in C.IDS + C.EXACT})
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_batch(batch: pd.DataFrame, out_batch, chunk_dir, chunk_size: int) -> int:
+    """The batch and its chunks (one file per chunk, named {glass}.{c:03d}.parquet).  Returns #chunks."""
+    chunk_dir = Path(chunk_dir)
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    chunks = split_chunks(batch, chunk_size)
+    counters: dict[str, int] = {}
+    for ch in chunks:
+        g = ch[C.GLASS].iloc[0]
+        c = counters.get(g, 0)
+        counters[g] = c + 1
+        _write_parquet(ch, chunk_dir / f"{g}.{c:03d}.parquet")
+    _write_parquet(batch, out_batch)
+    return len(chunks)
+
+
+def chunk_names(chunk_dir) -> list[str]:
+    """The chunk stems ({glass}.{c:03d}) a batch was split into."""
+    return sorted(p.name[: -len(".parquet")] for p in Path(chunk_dir).glob("*.parquet"))
+
+
+# ----------------------------------------------------------------------------- batches
+def select_initial(cfg, pair_files, out_batch, chunk_dir) -> pd.DataFrame:
+    lp = cfg["loop"]
+    pairs = read_pairs(pair_files, columns=[*C.IDS, C.D])
+    batch = initial_batch(pairs, lp["k0"], seed=cfg["seed"], screen_fraction=lp["screen_fraction"])
+    n = write_batch(batch, out_batch, chunk_dir, cfg["neb"]["chunk"])
+    log.info("round 0: %d of %d pairs selected (%d chunks)", len(batch), len(pairs), n)
+    return batch
+
+
+def select_next(cfg, predictions_file, done_files, out_batch, chunk_dir) -> pd.DataFrame:
+    lp = cfg["loop"]
+    pred = pd.read_parquet(predictions_file, columns=[*C.IDS, PRED_DW, PRED_QS])
+    done = read_exact(done_files)[C.IDS]
+    batch = next_batch(pred, done, lp["batch"], lp["dw_threshold"], lp["qs_factor"], cfg["tls_threshold"])
+    n = write_batch(batch, out_batch, chunk_dir, cfg["neb"]["chunk"])
+    log.info("next batch: %d pairs (%d chunks), %d already computed", len(batch), n, len(done))
+    return batch
+
+
+def select_baseline(cfg, pair_files, out_batch, chunk_dir) -> pd.DataFrame:
+    pairs = read_pairs(pair_files, columns=[*C.IDS, C.T_AB, C.T_BA])
+    batch = baseline_batch(pairs, cfg["baseline"]["min_transitions"])
+    n = write_batch(batch, out_batch, chunk_dir, cfg["neb"]["chunk"])
+    log.info("standard procedure: %d pairs with min(T_ab, T_ba) >= %d (%d chunks)", len(batch),
+             cfg["baseline"]["min_transitions"], n)
+    return batch
+
+
+# ----------------------------------------------------------------------------- exact path
+def neb_options(cfg) -> dict:
+    """The NEB/profile options of the config, as the path module takes them."""
+    opts = {k: v for k, v in cfg["neb"].items() if k not in ("chunk", "threads")}
+    opts["units"] = cfg["units"]
+    opts["tls_threshold"] = cfg["tls_threshold"]
+    return opts
+
+
+def run_chunk(cfg, store, chunk_file, out_file, partial_file=None) -> pd.DataFrame:
+    """Exact results of one chunk.  Finished pairs are appended to ``partial_file`` as they complete (it is
+    not a Snakemake output, so it survives a killed job) and the output is written when all are done."""
+    from ..path import run_pairs
+
+    pairs = pd.read_parquet(chunk_file)
+    partial = Path(partial_file) if partial_file else Path(str(out_file) + ".partial.parquet")
+    t0 = time.perf_counter()
+    res = run_pairs(store, pairs[[C.IS_A, C.IS_B]], partial, neb_options(cfg))
+    res = res.copy()
+    res[C.GLASS] = pairs[C.GLASS].iloc[0] if len(pairs) else ""
+    res = res[C.IDS + [c for c in res.columns if c not in C.IDS]]
+    _write_parquet(res, out_file)
+    partial.unlink(missing_ok=True)
+    log.info("chunk %s: %d pairs in %.1f s (%s)", Path(chunk_file).name, len(res), time.perf_counter() - t0,
+             res[C.STATUS].value_counts().to_dict() if len(res) else {})
+    return res
+
+
+def gather_exact(files, out_file, round_index=None) -> pd.DataFrame:
+    df = read_exact(files)
+    if round_index is not None:
+        df[C.ROUND] = int(round_index)
+    _write_parquet(df, out_file)
+    return df
+
+
+# ----------------------------------------------------------------------------- learning
+def training_table(pair_files, exact_files) -> pd.DataFrame:
+    """Exact results joined with their features; failed calculations are left out."""
+    exact = read_exact(exact_files)
+    exact = exact[exact[C.STATUS].isin([C.STATUS_DW, C.STATUS_NOT_DW])]
+    if len(exact) == 0:
+        return exact
+    feats = read_pairs(pair_files)
+    keep = [c for c in exact.columns if c not in feats.columns or c in C.IDS]
+    df = exact[keep].merge(feats, on=C.IDS, how="inner")
+    df[C.IS_DW] = (df[C.STATUS] == C.STATUS_DW).astype(int)
+    return df
+
+
+def learn_config(cfg, task: str) -> dict:
+    lc = cfg["learn"]
+    out = {"members": lc["members"], "n_folds": lc["n_folds"], "time_budget": lc["time_budget"],
+           "n_threads": lc["threads"], "seed": cfg["seed"], "ensemble": lc["ensemble"]}
+    out["n_layers"] = lc["dw_layers"] if task == "dw" else lc["regressor_layers"]
+    return out
+
+
+def train_round(cfg, pair_files, exact_files, out_dirs: dict) -> dict:
+    """Train the DW classifier and the E_qs and barrier regressors on every exact result so far.
+
+    A task with too little data to learn from (one class only, or fewer than loop.min_train_dw double wells
+    for the regressors) is written as a ``fallback.json`` instead of a model; prediction then ranks pairs by
+    delta_e (E_qs >= delta_e for a two-level system, so small delta_e is necessary for a TLS).
+    """
+    from ..learn import save, train_task
+
+    df = training_table(pair_files, exact_files)
+    n_dw = int(df[C.IS_DW].sum()) if len(df) else 0
+    summary = {"n_labelled": int(len(df)), "n_dw": n_dw}
+    for task, out in out_dirs.items():
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        for f in out.iterdir():
+            if f.is_file():
+                f.unlink()
+        if task == "dw":
+            ok = len(df) >= 4 and 0 < n_dw < len(df)
+        else:
+            ok = n_dw >= cfg["loop"]["min_train_dw"]
+        if not ok:
+            (out / "fallback.json").write_text(json.dumps({"task": task, "reason": "too few labelled pairs",
+                                                            **summary}))
+            summary[task] = "fallback"
+            log.info("%s: too little data (%s), fallback ranking", task, summary)
+            continue
+        t0 = time.perf_counter()
+        data = df if task == "dw" else df[df[C.IS_DW] == 1]
+        model = train_task(data, task, learn_config(cfg, task))
+        save(model, out)
+        summary[task] = {"seconds": time.perf_counter() - t0, "weights": model.weights}
+        log.info("%s: trained on %d rows in %.1f s, weights %s", task, len(data), time.perf_counter() - t0,
+                 model.weights)
+    return summary
+
+
+def _load_or_none(path):
+    from ..learn import load
+
+    path = Path(path)
+    if (path / "fallback.json").exists():
+        return None
+    return load(path)
+
+
+def predict_round(cfg, model_dirs: dict, pair_files, glass_tf: dict, out_file, threads: int = 1) -> pd.DataFrame:
+    """Predictions for every pair of every glass: IDS, tf, pred_dw, pred_e_qs (epsilon), pred_barrier."""
+    models = {t: _load_or_none(d) for t, d in model_dirs.items()}
+    frames = []
+    for f in pair_files:
+        p = pd.read_parquet(f)
+        if len(p) == 0:
+            continue
+        out = p[C.IDS].copy()
+        out[TF] = out[C.GLASS].map(glass_tf).astype(float)
+        m = models.get("dw")
+        out[PRED_DW] = m.predict(p, n_threads=threads) if m is not None else 1.0
+        for task, col in (("qs", PRED_QS), ("barrier", PRED_BARRIER)):
+            m = models.get(task)
+            out[col] = m.predict(p, n_threads=threads) if m is not None else p[C.DELTA_E].to_numpy()
+        frames.append(out)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*C.IDS, TF, PRED_DW, PRED_QS,
+                                                                                   PRED_BARRIER])
+    _write_parquet(df, out_file)
+    return df
+
+
+def shap_round(cfg, model_dir, pair_files, out_file, max_rows: int = 2000) -> pd.DataFrame:
+    """SHAP values of a model on a sample of pairs: one column per feature, feature values as value_*."""
+    from ..learn import shap_values
+
+    model = _load_or_none(model_dir)
+    pairs = read_pairs(pair_files)
+    if model is None or len(pairs) == 0:
+        df = pd.DataFrame()
+    else:
+        sample = pairs.sample(n=min(max_rows, len(pairs)), random_state=cfg["seed"])
+        sv = shap_values(model, sample)
+        df = sv.reset_index(drop=True)
+        for c in model.features:
+            df[f"value_{c}"] = sample[c].to_numpy()
+    _write_parquet(df, out_file)
+    return df
+
+
+# ----------------------------------------------------------------------------- results
+def build_tls_table(cfg, loop_exact_files, baseline_exact_file, pair_files, predictions_by_round, glass_tf,
+                    out_file) -> pd.DataFrame:
+    """Every pair computed exactly, by either procedure, with its features, round, procedure and labels.
+
+    pred_dw / pred_e_qs / pred_barrier: for a pair computed in round r >= 1, the prediction of the models of
+    round r - 1, made before the pair was computed (``pred_in_sample`` False); for round-0 and
+    standard-procedure pairs, the last models' prediction (in sample when the pair was in their training).
+    """
+    loop = read_exact(loop_exact_files)
+    if C.ROUND not in loop:
+        loop[C.ROUND] = pd.Series(dtype="int64")
+    base = read_exact([baseline_exact_file])
+    empty = pd.MultiIndex.from_tuples([], names=C.IDS)
+    loop_keys = pd.MultiIndex.from_frame(loop[C.IDS]) if len(loop) else empty
+    base_keys = pd.MultiIndex.from_frame(base[C.IDS]) if len(base) else empty
+    loop = loop.assign(**{C.PROCEDURE: np.where(loop_keys.isin(base_keys), "both", "iterative")})
+    base_only = base[~base_keys.isin(loop_keys)].assign(**{C.PROCEDURE: "standard", C.ROUND: -1})
+    df = pd.concat([loop, base_only], ignore_index=True)
+    feats = read_pairs(pair_files)
+    dup = [c for c in feats.columns if c in df.columns and c not in C.IDS]
+    df = df.merge(feats.drop(columns=dup), on=C.IDS, how="left")
+    df[TF] = df[C.GLASS].map(glass_tf).astype(float)
+    df[C.IS_DW] = df[C.STATUS] == C.STATUS_DW
+    df[C.IS_TLS] = df[C.IS_DW] & (df[C.E_QS] < cfg["tls_threshold"])
+    df[C.ROUND] = df[C.ROUND].astype("int64")
+    pcols = [PRED_DW, PRED_QS, PRED_BARRIER]
+    for c in pcols:
+        df[c] = np.nan
+    df["pred_in_sample"] = True
+    preds = [pd.read_parquet(f, columns=[*C.IDS, *pcols]) for f in predictions_by_round]
+    for r in range(len(df) and len(preds) + 1):
+        if r == 0:
+            sel = (df[C.ROUND] <= 0).to_numpy()
+            src = preds[-1] if preds else None
+        else:
+            sel = (df[C.ROUND] == r).to_numpy()
+            src = preds[r - 1] if r - 1 < len(preds) else None
+        if src is None or not sel.any():
+            continue
+        m = df.loc[sel, C.IDS].merge(src, on=C.IDS, how="left")
+        for c in pcols:
+            df.loc[sel, c] = m[c].to_numpy()
+        df.loc[sel, "pred_in_sample"] = r == 0
+    _write_parquet(df, out_file)
+    return df
+
+
+def write_table1(tls_file, out_csv) -> pd.DataFrame:
+    from ..figures import table1
+
+    t = table1(pd.read_parquet(tls_file))
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    t.to_csv(out_csv, index=False)
+    return t
