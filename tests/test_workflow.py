@@ -48,24 +48,24 @@ def test_dry_run_default_config(study):
 
 
 def test_glass_to_pairs(study):
-    run_snakemake(study, "results/test/pairs/tf0.092_g00.parquet")
-    g = study / "results/test/glasses/tf0.092_g00"
+    run_snakemake(study, "results/test/pairs/tf0.092_g000.parquet")
+    g = study / "results/test/glasses/tf0.092_g000"
     meta = json.loads((g / "equilibrated.json").read_text())
     assert 0.0 < meta["swap_acceptance"] < 1.0
     with h5py.File(g / "is.h5") as h:
         n_is = h["energy"].shape[0]
         assert h["positions"].shape == (n_is, 200, 3)
     assert n_is >= 2
-    df = pd.read_parquet(study / "results/test/pairs/tf0.092_g00.parquet")
+    df = pd.read_parquet(study / "results/test/pairs/tf0.092_g000.parquet")
     assert len(df) > 0 and (df["delta_e"] <= 1.0).all()
     for rule in ("prepare", "explore", "pairs"):
-        assert (study / f"results/test/benchmarks/{rule}/tf0.092_g00.tsv").exists()
-        assert (study / f"results/test/logs/{rule}/tf0.092_g00.log").exists()
+        assert (study / f"results/test/benchmarks/{rule}/tf0.092_g000.tsv").exists()
+        assert (study / f"results/test/logs/{rule}/tf0.092_g000.log").exists()
 
 
 def test_explore_resumes_from_checkpoints(study):
     """Delete the store and one trajectory checkpoint: the rerun redoes only that trajectory."""
-    g = study / "results/test/glasses/tf0.092_g00"
+    g = study / "results/test/glasses/tf0.092_g000"
     ck = sorted((g / "explore_checkpoints").glob("traj_*.npz"))
     assert len(ck) == 2
     before = {p.name: p.stat().st_mtime_ns for p in ck}

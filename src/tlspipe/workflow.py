@@ -60,12 +60,30 @@ def validate_config(cfg: dict, schema_path=None, source: str = "config") -> dict
 def glass_table(cfg: dict) -> list[dict]:
     """The glasses of a study: name, Tf, seed (derived from the study seed, Tf and the index)."""
     out = []
+    names = set()
     for spec in cfg["glasses"]:
         tf = float(spec["tf"])
         for i in range(int(spec["count"])):
             seed = int(np.random.SeedSequence([int(cfg["seed"]), int(round(tf * 1e6)), i]).generate_state(1)[0])
-            out.append({"glass": f"tf{tf:.3f}_g{i:02d}", "tf": tf, "seed": seed})
+            name = f"tf{tf:.3f}_g{i:03d}"
+            if name in names:
+                raise ConfigError(f"glasses: Tf = {tf} is listed twice; give one entry per Tf with a count")
+            names.add(name)
+            out.append({"glass": name, "tf": tf, "seed": seed, "prepare": dict(spec.get("prepare", {})),
+                        "explore": dict(spec.get("explore", {}))})
     return out
+
+
+def section(cfg: dict, glass: dict, name: str) -> dict:
+    """A config section (prepare or explore) with the glass group's overrides applied; unknown keys are named."""
+    base = dict(cfg[name])
+    over = glass.get(name, {})
+    unknown = set(over) - set(base)
+    if unknown:
+        raise ConfigError(f"glasses (Tf = {glass['tf']}): unknown {name} key(s) {sorted(unknown)}; "
+                          f"known: {sorted(base)}")
+    base.update(over)
+    return base
 
 
 def glass_info(cfg: dict, name: str) -> dict:

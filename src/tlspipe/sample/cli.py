@@ -13,10 +13,11 @@ log = logging.getLogger("tlspipe")
 
 def run_prepare(cfg: dict, glass: dict, out_data, out_meta, log_path=None) -> dict:
     """Make one glass of a study (cfg: a validated config; glass: a row of workflow.glass_table)."""
-    from ..workflow import LogProgress
+    from ..workflow import LogProgress, section
 
-    bar = LogProgress(cfg["prepare"]["n_blocks"], f"prepare {glass['glass']}", log_path)
-    g = prepare_glass(cfg["n_particles"], glass["tf"], glass["seed"], progress=bar, **cfg["prepare"])
+    params = section(cfg, glass, "prepare")
+    bar = LogProgress(params["n_blocks"], f"prepare {glass['glass']}", log_path)
+    g = prepare_glass(cfg["n_particles"], glass["tf"], glass["seed"], progress=bar, **params)
     bar.close()
     g.meta["glass"] = glass["glass"]
     write_glass(g, out_data, out_meta)
@@ -28,10 +29,10 @@ def run_prepare(cfg: dict, glass: dict, out_data, out_meta, log_path=None) -> di
 
 def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, workers=1, log_path=None) -> dict:
     from ..store.lammps import read_lammps_data
-    from ..workflow import LogProgress
+    from ..workflow import LogProgress, section
 
     g = read_lammps_data(data_path, expected_density=1.0)
-    p = {k: v for k, v in cfg["explore"].items() if k != "workers"}
+    p = {k: v for k, v in section(cfg, glass, "explore").items() if k != "workers"}
     p["engine"] = cfg["engine"]
     bar = LogProgress(p["n_traj"], f"explore {glass['glass']}", log_path)
     summary = explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir, seed=glass["seed"],
