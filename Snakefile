@@ -16,9 +16,11 @@ include: "workflow/rules/explore.smk"
 include: "workflow/rules/pairs.smk"
 include: "workflow/rules/neb.smk"
 include: "workflow/rules/loop.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     input:
         f"{R}/tls.parquet",
-        f"{R}/tables/table1.csv",
+        TABLES,
+        FIGURES,

@@ -49,3 +49,8 @@ ROUND = "round"  # iterative-training round that computed the pair (-1: standard
 PROCEDURE = "procedure"  # 'iterative', 'standard' or 'both'
 IS_DW = "is_dw"
 IS_TLS = "is_tls"
+
+# study tables
+TF = "tf"  # preparation temperature of the glass
+PRED_DW, PRED_E_QS, PRED_BARRIER = "pred_dw", "pred_e_qs", "pred_barrier"  # model predictions
+SHAP_VALUE_PREFIX = "value_"  # SHAP tables: the feature values beside the SHAP columns

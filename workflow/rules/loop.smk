@@ -16,8 +16,6 @@ from tlspipe.loop.run import chunk_names
 # every round adds a few levels to the DAG that Snakemake walks recursively
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 
-PAIR_FILES = expand(f"{R}/pairs/{{glass}}.parquet", glass=GLASS_NAMES)
-GLASS_TF = {g["glass"]: g["tf"] for g in GLASSES}
 
 
 wildcard_constraints:
@@ -201,14 +199,10 @@ rule table1:
     input:
         f"{R}/tls.parquet",
     output:
-        f"{R}/tables/table1.csv",
+        report(f"{R}/tables/table1.csv", caption=_caption("table1"), category="Tables"),
     log:
         f"{R}/logs/table1.log",
     run:
         from tlspipe.loop.run import write_table1
 
         write_table1(input[0], output[0])
-
-
-def last_round_file(name):
-    return lambda wc: f"{R}/loop/round_{loop_rounds()[-1]}/{name}"

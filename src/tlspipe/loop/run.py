@@ -23,8 +23,7 @@ from .select import baseline_batch, initial_batch, next_batch, split_chunks
 
 log = logging.getLogger("tlspipe.loop")
 
-PRED_DW, PRED_QS, PRED_BARRIER = "pred_dw", "pred_e_qs", "pred_barrier"
-TF = "tf"
+PRED_DW, PRED_QS, PRED_BARRIER, TF = C.PRED_DW, C.PRED_E_QS, C.PRED_BARRIER, C.TF
 
 
 def _write_parquet(df: pd.DataFrame, path) -> Path:

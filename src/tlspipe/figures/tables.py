@@ -1,0 +1,233 @@
+"""Tables I and II of the paper from the workflow's tables.
+
+table1: the iterative vs the standard procedure per Tf, from ``results/{study}/tls.parquet``.
+table2: time per pipeline step from Snakemake ``benchmark:`` files, beside the paper's Table II.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import columns as C
+from .common import PROCEDURE_BOTH, PROCEDURE_ITERATIVE, PROCEDURE_STANDARD, TF, as_bool, read_table, tls_mask
+
+TABLE1_REQUIRED = [TF, C.STATUS, C.IS_DW, C.IS_TLS, C.ROUND, C.PROCEDURE]
+
+#: the paper's Table I (analysis of the data of its ref. 35): Tf, units, standard TLS / NEBs,
+#: iterative TLS / NEBs (iterative NEBs exclude the pretraining data)
+PAPER_TABLE1 = pd.DataFrame(
+    [(0.062, "argon", 61, 14202, 156, 2500), (0.062, "nip", 28, 14202, 59, 2000),
+     (0.07, "argon", 291, 21109, 1057, 5000), (0.07, "nip", 46, 21109, 152, 4000),
+     (0.092, "argon", 245, 30920, 776, 4000), (0.092, "nip", 28, 30920, 123, 6000)],
+    columns=[TF, "units", "tls_standard", "calc_standard", "tls_iterative", "calc_iterative"])
+
+
+def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None = None) -> pd.DataFrame:
+    """Iterative vs standard procedure, one row per Tf (ascending).
+
+    tls: ``results/{study}/tls.parquet`` (path or DataFrame) with tf, status, is_dw, is_tls, round, procedure.
+    A row counts for the iterative procedure when procedure is 'iterative' or 'both' (and round >= 0), for
+    the standard one when it is 'standard' or 'both'.  Every row is one exact calculation spent, failed ones
+    included (their cost was paid); DW = is_dw; TLS = is_tls (or DW with E_qs < tls_threshold, epsilon).
+
+    Columns: tf; tls_standard, dw_standard, calc_standard, tls_per_calc_standard; tls_iterative,
+    dw_iterative (found in all rounds), calc_pretrain (rows of round ``pretrain_round``, the random initial
+    training set), calc_iterative (the other rounds: the paper's Table I footnote leaves the pretraining
+    data out of its NEB count), tls_per_calc_iterative = tls_iterative / calc_iterative (the paper's ratio),
+    tls_per_calc_iterative_all = tls_iterative / (calc_pretrain + calc_iterative), and gain =
+    tls_per_calc_iterative / tls_per_calc_standard.  pretrain_round=None counts every round in
+    calc_iterative.  Ratios with a zero denominator are NaN.
+    """
+    df = read_table(tls, "tls table", TABLE1_REQUIRED)
+    proc = df[C.PROCEDURE].astype(str).to_numpy()
+    bad = sorted(set(proc) - {PROCEDURE_ITERATIVE, PROCEDURE_STANDARD, PROCEDURE_BOTH})
+    if bad:
+        raise ValueError(f"tls table: column {C.PROCEDURE!r} has unknown value(s) {bad}; expected "
+                         f"'{PROCEDURE_ITERATIVE}', '{PROCEDURE_STANDARD}' or '{PROCEDURE_BOTH}'")
+    rnd = df[C.ROUND].to_numpy()
+    it_bad = np.isin(proc, [PROCEDURE_ITERATIVE, PROCEDURE_BOTH]) & (rnd < 0)
+    if it_bad.any():
+        raise ValueError(f"tls table: {int(it_bad.sum())} row(s) have procedure 'iterative'/'both' but "
+                         f"round < 0; the round column must give the iterative round (>= 0) of such rows")
+    dw = as_bool(df[C.IS_DW])
+    tl = tls_mask(df, tls_threshold)
+    tf = df[TF].to_numpy(float)
+    rows = []
+    for t in sorted(np.unique(tf[np.isfinite(tf)])):
+        at = tf == t
+        st = at & np.isin(proc, [PROCEDURE_STANDARD, PROCEDURE_BOTH])
+        it = at & np.isin(proc, [PROCEDURE_ITERATIVE, PROCEDURE_BOTH])
+        pre = it & (rnd == pretrain_round) if pretrain_round is not None else np.zeros_like(it)
+        n_st, n_pre, n_it = int(st.sum()), int(pre.sum()), int((it & ~pre).sum())
+        tls_st, tls_it = int((st & tl).sum()), int((it & tl).sum())
+        r_st, r_it = _ratio(tls_st, n_st), _ratio(tls_it, n_it)
+        rows.append({
+            TF: float(t),
+            "tls_standard": tls_st, "dw_standard": int((st & dw).sum()), "calc_standard": n_st,
+            "tls_per_calc_standard": r_st,
+            "tls_iterative": tls_it, "dw_iterative": int((it & dw).sum()), "calc_pretrain": n_pre,
+            "calc_iterative": n_it, "tls_per_calc_iterative": r_it,
+            "tls_per_calc_iterative_all": _ratio(tls_it, n_pre + n_it),
+            "gain": _ratio(r_it, r_st),
+        })
+    cols = [TF, "tls_standard", "dw_standard", "calc_standard", "tls_per_calc_standard", "tls_iterative",
+            "dw_iterative", "calc_pretrain", "calc_iterative", "tls_per_calc_iterative",
+            "tls_per_calc_iterative_all", "gain"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _ratio(a, b) -> float:
+    a, b = float(a), float(b)
+    return a / b if b > 0 and np.isfinite(a) else float("nan")
+
+
+# --------------------------------------------------------------------------- Table II
+@dataclass(frozen=True)
+class Step:
+    name: str
+    unit: str  # what the per-unit time is per
+    paper_step: str = ""
+    paper_s_min: float = float("nan")
+    paper_s_max: float = float("nan")
+
+
+#: pipeline steps, their unit of work and the paper's Table II (Intel i9-9980HK, one CPU)
+STEPS = [
+    Step("prepare", "glass"),
+    Step("explore", "glass"),
+    Step("pairs", "pair"),
+    Step("collect", "pair", "Collection of an IS pair", 50.0, 50.0),  # prepare + explore + pairs per pair
+    Step("neb", "exact calculation", "NEB+Schrödinger for an IS pair", 1e2, 1e2),
+    Step("learn", "round", "Train DW classifier; train QS predictor (each)", 1e3, 1e4),
+    Step("predict", "predicted pair", "Predict DW; predict E_qs, per IS pair (each)", 1e-5, 1e-4),
+]
+_COLLECT_FROM = ("prepare", "explore", "pairs")
+#: which count divides each step's total time
+_UNIT_COUNT = {"glass": "n_glasses", "pair": "n_pairs", "exact calculation": "n_exact", "round": "n_rounds",
+               "predicted pair": "n_predicted"}
+BENCH_NUMERIC = ["s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load", "cpu_time"]
+
+
+def read_benchmarks(benchmark_dir) -> pd.DataFrame:
+    """Every Snakemake benchmark TSV under ``benchmark_dir``: one row per file (repeats averaged) with
+    rule (first directory level below benchmark_dir, or the file stem for files directly in it), file,
+    n_repeats and the numeric columns (s, max_rss in MB, ..., cpu_time in s)."""
+    root = Path(benchmark_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"benchmark directory {root} does not exist; run the workflow (its rules "
+                                "write benchmark: files there) or give the right --benchmarks")
+    rows = []
+    for f in sorted(root.rglob("*.tsv")):
+        rel = f.relative_to(root)
+        rule = rel.parts[0] if len(rel.parts) > 1 else f.stem
+        try:
+            b = pd.read_csv(f, sep="\t", na_values=["-", "NA", ""])
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise ValueError(f"{f}: not a Snakemake benchmark file ({e}); delete it and rerun the rule") from e
+        if "s" not in b.columns:
+            raise ValueError(f"{f}: no column 's' (wall-clock seconds); not a Snakemake benchmark file - "
+                             "delete it and rerun the rule")
+        if b.empty:
+            continue
+        rec = {"rule": rule, "file": str(rel), "n_repeats": len(b)}
+        for c in BENCH_NUMERIC:
+            rec[c] = float(pd.to_numeric(b[c], errors="coerce").mean()) if c in b.columns else float("nan")
+        rows.append(rec)
+    return pd.DataFrame(rows, columns=["rule", "file", "n_repeats", *BENCH_NUMERIC])
+
+
+def _step_of(rule: str, rule_steps: Mapping[str, str] | None) -> str:
+    if rule_steps and rule in rule_steps:
+        return rule_steps[rule]
+    for s in STEPS:
+        if s.name != "collect" and (rule == s.name or rule.startswith(s.name + "_")):
+            return s.name
+    if rule == "features" or rule.startswith("features_"):
+        return "pairs"
+    return rule
+
+
+def table2(benchmark_dir, *, n_glasses: int | None = None, n_pairs: int | None = None,
+           n_exact: int | None = None, n_rounds: int | None = None, n_predicted: int | None = None,
+           rule_steps: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Time per pipeline step, measured, beside the paper's Table II.
+
+    benchmark_dir: ``results/{study}/benchmarks``; files ``{rule}/...tsv`` in Snakemake's benchmark format.
+    A rule belongs to the step of the same name or with that name as a prefix (``neb``, ``neb_round`` ->
+    neb; ``features`` -> pairs); ``rule_steps`` overrides ({rule: step}).  Rules of no known step get a row
+    of their own (unit: job).
+
+    Columns: step, unit, n_jobs, total_s (sum of wall-clock seconds over jobs), cpu_s, max_rss_mb (largest
+    over jobs), s_per_job, n_units, s_per_unit (total_s / n_units; NaN when the count is not given),
+    paper_step, paper_s_min, paper_s_max.  Units and their counts: prepare, explore per glass (n_glasses);
+    pairs per pair (n_pairs); neb per exact calculation (n_exact); learn per round (n_rounds); predict per
+    predicted pair (n_predicted: pairs x rounds when every round predicts all pairs).  'collect' is
+    prepare + explore + pairs per pair, the paper's "collection of an IS pair".
+    """
+    bench = read_benchmarks(benchmark_dir)
+    counts = {"n_glasses": n_glasses, "n_pairs": n_pairs, "n_exact": n_exact, "n_rounds": n_rounds,
+              "n_predicted": n_predicted}
+    bench["step"] = [_step_of(r, rule_steps) for r in bench["rule"]]
+    rows = []
+
+    def summary(sel: pd.DataFrame) -> dict:
+        if sel.empty:
+            return {"n_jobs": 0, "total_s": float("nan"), "cpu_s": float("nan"), "max_rss_mb": float("nan")}
+        return {"n_jobs": int(len(sel)), "total_s": float(sel["s"].sum()),
+                "cpu_s": float(sel["cpu_time"].sum(min_count=1)), "max_rss_mb": float(sel["max_rss"].max())}
+
+    known = {s.name for s in STEPS}
+    for s in STEPS:
+        sel = bench[bench["step"].isin(_COLLECT_FROM)] if s.name == "collect" else bench[bench["step"] == s.name]
+        rec = {"step": s.name, "unit": s.unit, **summary(sel)}
+        if s.name == "collect" and not set(_COLLECT_FROM) <= set(bench["step"]):
+            rec["total_s"] = float("nan")  # incomplete: a part of the collection was not benchmarked
+        n_units = counts[_UNIT_COUNT[s.unit]]
+        rec["n_units"] = float(n_units) if n_units is not None else float("nan")
+        rec["paper_step"], rec["paper_s_min"], rec["paper_s_max"] = s.paper_step, s.paper_s_min, s.paper_s_max
+        rows.append(rec)
+    for step in sorted(set(bench["step"]) - known):
+        sel = bench[bench["step"] == step]
+        rows.append({"step": step, "unit": "job", **summary(sel), "n_units": float(len(sel)),
+                     "paper_step": "", "paper_s_min": float("nan"), "paper_s_max": float("nan")})
+    out = pd.DataFrame(rows)
+    out["s_per_job"] = out["total_s"] / out["n_jobs"].where(out["n_jobs"] > 0)
+    out["s_per_unit"] = out["total_s"] / out["n_units"].where(out["n_units"] > 0)
+    cols = ["step", "unit", "n_jobs", "total_s", "cpu_s", "max_rss_mb", "s_per_job", "n_units", "s_per_unit",
+            "paper_step", "paper_s_min", "paper_s_max"]
+    return out[cols]
+
+
+def counts_from_tables(tls=None, pairs=None, predictions=None) -> dict:
+    """Unit counts for :func:`table2` from the workflow's tables (any may be None).
+
+    tls -> n_exact (rows), n_rounds (distinct rounds >= 0); pairs (Parquet files) -> n_pairs (rows, read from
+    the file footers) and n_glasses (files); predictions (Parquet files) -> n_predicted (rows); without
+    them n_predicted = n_pairs x n_rounds.
+    """
+    import pyarrow.parquet as pq
+
+    out: dict = {}
+    if tls is not None:
+        t = read_table(tls, "tls table", [C.ROUND])
+        out["n_exact"] = int(len(t))
+        r = t[C.ROUND].to_numpy()
+        out["n_rounds"] = int(np.unique(r[r >= 0]).size)
+    if pairs is not None:
+        files = [pairs] if isinstance(pairs, (str, Path)) else list(pairs)
+        out["n_pairs"] = int(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+        out["n_glasses"] = len(files)
+    if predictions is not None:
+        files = [predictions] if isinstance(predictions, (str, Path)) else list(predictions)
+        out["n_predicted"] = int(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+    elif "n_pairs" in out and out.get("n_rounds"):
+        out["n_predicted"] = out["n_pairs"] * out["n_rounds"]
+    return out
+
+
+__all__ = ["PAPER_TABLE1", "STEPS", "Step", "counts_from_tables", "read_benchmarks", "table1", "table2"]

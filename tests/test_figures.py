@@ -1,0 +1,398 @@
+"""Figures and tables from tables: checked on the matplotlib objects (labels, scales, data, legend texts) and
+against independent computations (scipy.stats.pearsonr, numpy counts, hand-made tables), never pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import colormaps
+from scipy import stats
+
+from tlspipe import columns as C
+from tlspipe.figures import caption_path, fig3, fig4, fig5, fig6, table1, table2
+from tlspipe.figures.common import SHAP_VALUE_PREFIX, TF, feature_label
+from tlspipe.figures.fig5 import CMAP
+from tlspipe.figures.fig6 import density_curve
+from tlspipe.figures.standin import make_tables, write_benchmark_tsv
+
+THR = 0.0015
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return make_tables(seed=3)
+
+
+def texts(fig) -> list[str]:
+    """Every text of the figure: axes texts, titles, legends (recursively through all artists)."""
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+def legend_texts(ax) -> list[str]:
+    leg = ax.get_legend()
+    return [t.get_text() for t in leg.get_texts()] if leg else []
+
+
+def dw_rows(tls, tf):
+    return tls[(tls[TF] == tf) & tls[C.IS_DW].astype(bool)]
+
+
+# --------------------------------------------------------------------------- stand-in tables
+def test_standin_layout_and_determinism(tables):
+    tls = tables["tls"]
+    need = C.IDS + C.EXACT + C.feature_columns(3) + [C.ROUND, C.PROCEDURE, TF, C.IS_DW, C.IS_TLS,
+                                                      "pred_e_qs", "pred_barrier", "pred_dw"]
+    assert set(need) <= set(tls.columns)
+    assert list(tables["pairs"].columns) == C.IDS + C.feature_columns(3)
+    assert set(tls[C.PROCEDURE]) <= {"iterative", "standard", "both"}
+    assert (tls.loc[tls[C.PROCEDURE] == "standard", C.ROUND] == -1).all()
+    # is_tls consistent with the definition; E_qs log-normal around 1e-2 epsilon
+    dw = tls[C.IS_DW]
+    assert ((tls[C.E_QS] < THR) & dw).equals(tls[C.IS_TLS])
+    med = np.median(tls.loc[dw, C.E_QS])
+    assert 1e-3 < med < 5e-2
+    for f in C.feature_columns(3):
+        assert f in tables["shap_qs"] and SHAP_VALUE_PREFIX + f in tables["shap_qs"]
+    again = make_tables(seed=3)
+    pd.testing.assert_frame_equal(again["tls"], tls)
+
+
+def test_captions_exist_without_templating():
+    for name in ("fig3", "fig4", "fig5", "fig6", "table1", "table2"):
+        text = caption_path(name).read_text()
+        assert len(text) > 100 and "{{" not in text and "snakemake" not in text
+    with pytest.raises(ValueError, match="no caption"):
+        caption_path("fig9")
+
+
+# --------------------------------------------------------------------------- fig3
+def test_fig3_axes_pearson_and_files(tables, tmp_path):
+    tls = tables["tls"]
+    out = tmp_path / "sub" / "fig3.png"
+    fig = fig3(tls, out)
+    assert out.is_file() and out.with_suffix(".pdf").is_file()
+    tfs = sorted(tls[TF].unique())
+    assert len(fig.axes) == 2 * len(tfs)
+    for c, tf in enumerate(tfs):
+        sub = dw_rows(tls, tf)
+        for r, (exact, pred, word) in enumerate([(C.E_QS, "pred_e_qs", "E_"), (C.BARRIER, "pred_barrier", "barrier")]):
+            ax = fig.axes[r * len(tfs) + c]
+            assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+            assert word in ax.get_xlabel() and "(ε)" in ax.get_xlabel() and "exact" in ax.get_xlabel()
+            assert "(ε)" in ax.get_ylabel() and "predicted" in ax.get_ylabel()
+            x, y = sub[exact].to_numpy(float), sub[pred].to_numpy(float)
+            ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+            r_ref = stats.pearsonr(np.log10(x[ok]), np.log10(y[ok]))[0]
+            (label,) = legend_texts(ax)
+            assert f"r = {r_ref:.3f}" in label and f"n = {ok.sum()}" in label and f"{tf:g}" in label
+            # the plotted points are exactly these pairs
+            xy = ax.collections[0].get_offsets()
+            np.testing.assert_allclose(np.sort(xy[:, 0]), np.sort(x[ok]))
+
+
+def test_fig3_kelvin_and_rounds(tables):
+    tls = tables["tls"]
+    fig = fig3(tls, energy_unit="kelvin", rounds=[4])
+    tfs = sorted(tls[TF].unique())
+    ax = fig.axes[0]
+    assert "(K)" in ax.get_xlabel() and "(K)" in ax.get_ylabel()
+    sub = dw_rows(tls, tfs[0])
+    sub = sub[sub[C.ROUND] == 4]
+    ok = (sub[C.E_QS] > 0) & (sub["pred_e_qs"] > 0)
+    xy = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(np.sort(xy[:, 0]), np.sort(sub.loc[ok, C.E_QS_K]))  # kelvin column itself
+    np.testing.assert_allclose(np.sort(xy[:, 1]), np.sort(sub.loc[ok, "pred_e_qs"] * 119.8), rtol=1e-9)
+    assert f"n = {ok.sum()}" in legend_texts(ax)[0]
+
+
+def test_kelvin_needs_one_preset(tables):
+    tls = tables["tls"].copy()
+    tls.loc[tls.index[:5], C.E_QS_K] *= 2
+    with pytest.raises(ValueError, match="e_qs_kelvin / e_qs differs"):
+        fig3(tls, energy_unit="kelvin")
+
+
+# --------------------------------------------------------------------------- fig4
+def test_fig4_panels(tables, tmp_path):
+    tls = tables["tls"]
+    glass_tf = dict(zip(tables["glasses"][C.GLASS], tables["glasses"][TF]))
+    glass_tf["tf0.062_g99"] = 0.062  # a glass without any exact calculation: counts in (c) and (d)
+    out = tmp_path / "fig4.png"
+    fig = fig4(tls, out, THR, glass_tf=glass_tf, n_particles=1500)
+    assert out.is_file() and out.with_suffix(".pdf").is_file()
+    tfs = sorted(tls[TF].unique())
+    assert len(fig.axes) == 3 + len(tfs)
+    ax_a, ax_b, ax_c = fig.axes[:3]
+
+    # (a) confusion counts and recall lines, computed here independently
+    assert ax_a.get_xscale() == ax_a.get_yscale() == "log"
+    assert "exact" in ax_a.get_xlabel() and "(ε)" in ax_a.get_xlabel() and "(ε)" in ax_a.get_ylabel()
+    dw = tls[tls[C.IS_DW]]
+    x, y = dw[C.E_QS].to_numpy(), dw["pred_e_qs"].to_numpy()
+    ok = (x > 0) & (y > 0)
+    x, y = x[ok], y[ok]
+    tp, fn = np.sum((x < THR) & (y < THR)), np.sum((x < THR) & (y >= THR))
+    fp, tn = np.sum((x >= THR) & (y < THR)), np.sum((x >= THR) & (y >= THR))
+    assert tp + fn + fp + tn == len(x)
+    all_text = texts(fig)
+    inset = [t for t in all_text if t.startswith("TP:")]
+    assert inset == [f"TP: {tp}\nFN: {fn}\nFP: {fp}\nTN: {tn}"]
+    n_true = np.sum(x < THR)
+    pct2 = 100 * np.sum((x < THR) & (y < 2 * THR)) / n_true
+    assert f"{pct2:.1f}% of TLS ({np.sum(y < 2 * THR)} calc.)" in all_text
+
+    # (b) TLS found vs calculations: iterative end point and standard line, per Tf
+    assert "calculations" in ax_b.get_xlabel() and "count" in ax_b.get_xlabel() and "count" in ax_b.get_ylabel()
+    lines = {ln.get_label(): ln for ln in ax_b.get_lines()}
+    for tf in tfs:
+        at = tls[tls[TF] == tf]
+        it = at[at[C.PROCEDURE].isin(["iterative", "both"])]
+        st = at[at[C.PROCEDURE].isin(["standard", "both"])]
+        li = lines[f"$T_f$ = {tf:g}: iterative"]
+        assert li.get_xdata()[-1] == len(it) and li.get_ydata()[-1] == it[C.IS_TLS].sum()
+        assert len(li.get_xdata()) == it[C.ROUND].nunique() + 1  # (0, 0) + one point per round
+        ls = lines[f"$T_f$ = {tf:g}: standard"]
+        assert list(ls.get_xdata()) == [0, len(st)] and list(ls.get_ydata()) == [0, st[C.IS_TLS].sum()]
+
+    # (c) n(E)/E: smallest E has n = 1 / volume, volume = glasses x N (density 1)
+    assert ax_c.get_xscale() == ax_c.get_yscale() == "log"
+    assert "σ$^{-3}$" in ax_c.get_ylabel() and "(ε)" in ax_c.get_xlabel()
+    for tf in tfs:
+        (ln,) = [l for l in ax_c.get_lines() if l.get_label().startswith(f"$T_f$ = {tf:g} (")]
+        n_glass = sum(1 for t in glass_tf.values() if t == tf)
+        assert f"({n_glass} glasses)" in ln.get_label()
+        e = np.sort(dw_rows(tls, tf)[C.E_QS].to_numpy())
+        np.testing.assert_allclose(ln.get_xdata(), e)
+        np.testing.assert_allclose(ln.get_ydata(), np.arange(1, e.size + 1) / (n_glass * 1500.0) / e)
+
+    # (d) one panel per Tf, highest on top, unit on the bottom x label
+    axes_d = fig.axes[3:]
+    assert "count" in axes_d[-1].get_xlabel() and all("count" in a.get_ylabel() for a in axes_d)
+    assert f"$T_f$ = {max(tfs):g}" in " ".join(t.get_text() for t in axes_d[0].texts)
+    assert "$T_f$ = 0.062, 4 glasses" in all_text
+
+
+def test_per_glass_counts_by_hand():
+    from tlspipe.figures.fig4 import per_glass_counts
+
+    df = pd.DataFrame({C.GLASS: ["a", "a", "a", "b"], C.IS_DW: [True, True, False, True],
+                       C.E_QS: [1e-3, 5e-3, np.nan, 1e-4], C.IS_TLS: [True, False, False, True]})
+    cnt = per_glass_counts(df, THR, ["a", "b", "c"])
+    assert cnt.loc["a"].tolist() == [2, 1] and cnt.loc["b"].tolist() == [1, 1] and cnt.loc["c"].tolist() == [0, 0]
+
+
+# --------------------------------------------------------------------------- fig5
+def test_fig5_ranking_colours_and_files(tables, tmp_path):
+    qs, dw = tables["shap_qs"], tables["shap_dw"]
+    out = tmp_path / "fig5.png"
+    fig = fig5(qs, dw, out)
+    assert out.is_file() and out.with_suffix(".pdf").is_file()
+    assert len(fig.axes) == 3  # two panels + colour bar
+    feats = C.feature_columns(3)
+    cmap = colormaps[CMAP]
+    for ax, shap in zip(fig.axes[:2], (qs, dw)):
+        assert "SHAP value" in ax.get_xlabel()
+        mean_abs = {f: np.abs(shap[f]).mean() for f in feats}
+        ranked = sorted(feats, key=lambda f: -mean_abs[f])
+        shown = [t.get_text() for t in ax.get_yticklabels()][::-1]  # top to bottom
+        assert shown == [feature_label(f) for f in ranked]
+        top = ranked[0]
+        pts = ax.collections[0]  # the top feature is drawn first
+        np.testing.assert_allclose(np.sort(pts.get_offsets()[:, 0]), np.sort(shap[top]))
+        # colour follows the feature value: the largest value is drawn in the 'high' colour
+        s = pts.get_offsets()[:, 0]
+        k = np.argmax(shap[SHAP_VALUE_PREFIX + top].to_numpy())
+        i = np.argmin(np.abs(s - shap[top].to_numpy()[k]))
+        np.testing.assert_allclose(pts.get_facecolors()[i], cmap(1.0))
+    assert "log$_{10}$" in fig.axes[0].get_xlabel() and "probability" in fig.axes[1].get_xlabel()
+
+
+def test_fig5_ignores_ids_and_uses_attrs(tables):
+    qs = tables["shap_qs"].copy()
+    qs.attrs["units"] = "log10(barrier)"
+    fig = fig5(qs, tables["shap_dw"])
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == len(C.feature_columns(3)) and not any("glass" in t or "is_a" in t for t in labels)
+    assert "barrier" in fig.axes[0].get_xlabel()
+
+
+# --------------------------------------------------------------------------- fig6
+def test_density_curve_matches_numpy():
+    rng = np.random.default_rng(0)
+    v = 10.0 ** rng.normal(-2, 1, 500)
+    edges = np.logspace(-6, 2, 25)
+    x, y = density_curve(v, edges)
+    ref, _ = np.histogram(v, edges, density=True)
+    np.testing.assert_allclose(y, ref[ref > 0])
+    np.testing.assert_allclose(x, np.sqrt(edges[:-1] * edges[1:])[ref > 0])
+    xl, yl = density_curve(v, np.linspace(0, 0.05, 11))  # part of v outside: normalised over all values
+    assert np.sum(yl * 0.005) == pytest.approx(np.mean(v < 0.05))
+
+
+def test_fig6_panels_and_files(tables, tmp_path):
+    tls, pairs = tables["tls"], tables["pairs"]
+    glass_tf = tables["glasses"]
+    out = tmp_path / "fig6.png"
+    fig = fig6(pairs, tls, out, glass_tf=glass_tf)
+    assert out.is_file() and out.with_suffix(".pdf").is_file()
+    assert len(fig.axes) == 5
+    units = ["(count)", "(ε)", "(σ)", "(σ)", "(ε)"]
+    scales = ["linear", "log", "linear", "linear", "log"]
+    for ax, u, sc in zip(fig.axes, units, scales):
+        assert u in ax.get_xlabel() and ax.get_xscale() == sc and ax.get_yscale() == "log"
+        assert "$^{-1}$" in ax.get_ylabel()
+    tf0 = float(glass_tf[TF].min())  # default: lowest Tf
+    n_all = int(pairs[C.GLASS].map(dict(zip(glass_tf[C.GLASS], glass_tf[TF]))).eq(tf0).sum())
+    at = tls[tls[TF] == tf0]
+    leg = legend_texts(fig.axes[3])
+    assert leg == [f"all pairs (n = {n_all})", f"DW (n = {at[C.IS_DW].sum()})", f"TLS (n = {at[C.IS_TLS].sum()})"]
+    assert not any(t.startswith("all pairs") for t in legend_texts(fig.axes[4]))  # no Δ0 for all pairs
+    # the plotted T_ab + T_ba density of all pairs is normalised to 1 (integer bins of equal width)
+    ln = fig.axes[0].get_lines()[0]
+    width = np.min(np.diff(ln.get_xdata()))
+    assert width == round(width) and np.sum(ln.get_ydata()) * width == pytest.approx(1.0)
+
+
+def test_fig6_reads_pair_files_and_needs_tf(tables, tmp_path):
+    from tlspipe.figures.standin import write_tables
+
+    paths = write_tables(tmp_path / "study", seed=1)
+    files = sorted(paths["pairs"].glob("*.parquet"))
+    tls = pd.read_parquet(paths["tls"])
+    fig = fig6(files, tls, glass_tf=pd.read_csv(paths["glasses"]), tf=0.092)
+    assert "0.092" in fig._suptitle.get_text()
+    # a glass with no Tf anywhere is an error, not a silent drop
+    with pytest.raises(ValueError, match="no Tf known for glass"):
+        fig6(files, tls[tls[C.GLASS] != tls[C.GLASS].iloc[0]])
+
+
+# --------------------------------------------------------------------------- degenerate inputs
+def test_degenerate_inputs_do_not_crash(tables):
+    tls = tables["tls"]
+    no_tls = tls.copy()
+    no_tls[C.IS_TLS] = False
+    no_tls[C.E_QS] = np.where(no_tls[C.IS_DW], 0.01 + no_tls[C.E_QS], np.nan)
+    fig = fig4(no_tls)
+    assert "no TLS found" in texts(fig)
+    fig = fig6(tables["pairs"], no_tls, glass_tf=tables["glasses"])
+    assert "no TLS found" in texts(fig)
+    fig3(no_tls)
+
+    no_dw = tls.copy()
+    no_dw[C.IS_DW] = False
+    no_dw[C.IS_TLS] = False
+    for c in (C.E_QS, C.E_QS_K, C.BARRIER, C.DELTA0):
+        no_dw[c] = np.nan
+    assert "no double wells in the table" in texts(fig3(no_dw))
+    assert any("no DW" in t for t in texts(fig4(no_dw)))
+    assert "no DW, no TLS found" in texts(fig6(tables["pairs"], no_dw, glass_tf=tables["glasses"]))
+
+    empty = tls.iloc[:0]
+    for fig in (fig3(empty), fig4(empty), fig6(tables["pairs"].iloc[:0], empty)):
+        assert any(t.startswith("no ") for t in texts(fig))
+    assert table1(empty).empty
+
+    fig = fig5(tables["shap_qs"].iloc[:0], pd.DataFrame())
+    assert texts(fig).count("no SHAP values") == 2
+
+    one = tls[tls[TF] == tls[TF].min()].head(3)  # one Tf, three rows
+    assert len(fig3(one).axes) == 2 and len(fig4(one).axes) == 4
+
+
+def test_bad_tables_name_the_problem(tables, tmp_path):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['pred_e_qs'\]"):
+        fig3(tables["tls"].drop(columns=["pred_e_qs"]))
+    bad = tables["tls"].copy()
+    bad.loc[0, C.PROCEDURE] = "random"
+    with pytest.raises(ValueError, match="procedure.*'random'"):
+        table1(bad)
+    with pytest.raises(FileNotFoundError, match="nope.parquet"):
+        fig3(tmp_path / "nope.parquet")
+
+
+# --------------------------------------------------------------------------- tables
+def test_table1_by_hand():
+    # Tf 0.07: standard-only rows s1..s4, both b1, iterative rounds 0 (pretrain) and 1
+    rows = [  # tf, procedure, round, is_dw, is_tls, status
+        (0.07, "standard", -1, True, True, "dw"),
+        (0.07, "standard", -1, True, False, "dw"),
+        (0.07, "standard", -1, False, False, "not_dw"),
+        (0.07, "standard", -1, False, False, "failed: x"),
+        (0.07, "both", 1, True, True, "dw"),
+        (0.07, "iterative", 0, True, True, "dw"),
+        (0.07, "iterative", 0, False, False, "not_dw"),
+        (0.07, "iterative", 1, True, True, "dw"),
+        (0.07, "iterative", 1, True, False, "dw"),
+        (0.062, "iterative", 1, True, True, "dw"),
+    ]
+    df = pd.DataFrame(rows, columns=[TF, C.PROCEDURE, C.ROUND, C.IS_DW, C.IS_TLS, C.STATUS])
+    t = table1(df).set_index(TF)
+    r = t.loc[0.07]
+    # standard: s1..s4 + b1 = 5 calculations, TLS s1, b1 = 2, DW s1, s2, b1 = 3
+    assert (r.calc_standard, r.tls_standard, r.dw_standard) == (5, 2, 3)
+    assert r.tls_per_calc_standard == pytest.approx(2 / 5)
+    # iterative: b1 + 4 iterative rows; pretrain round 0 holds 2 of them; TLS b1, i0a, i1a = 3; DW 4
+    assert (r.calc_pretrain, r.calc_iterative, r.tls_iterative, r.dw_iterative) == (2, 3, 3, 4)
+    assert r.tls_per_calc_iterative == pytest.approx(3 / 3)
+    assert r.tls_per_calc_iterative_all == pytest.approx(3 / 5)
+    assert r.gain == pytest.approx(1.0 / 0.4)
+    r = t.loc[0.062]  # no standard calculation: ratio and gain are NaN
+    assert (r.calc_standard, r.calc_iterative, r.tls_iterative) == (0, 1, 1)
+    assert np.isnan(r.tls_per_calc_standard) and np.isnan(r.gain)
+    t_all = table1(df, pretrain_round=None).set_index(TF)
+    assert t_all.loc[0.07, "calc_iterative"] == 5 and t_all.loc[0.07, "calc_pretrain"] == 0
+    assert list(t.index) == [0.062, 0.07]
+
+
+def test_table2_two_benchmark_files(tmp_path):
+    bdir = tmp_path / "benchmarks"
+    (bdir / "neb").mkdir(parents=True)
+    (bdir / "learn").mkdir()
+    (bdir / "neb" / "round_0.tsv").write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        "100.0\t0:01:40\t500.0\t600\t400\t450\t0.1\t1.0\t98.0\t95.0\n"
+        "120.0\t0:02:00\t520.0\t600\t400\t450\t0.1\t1.0\t98.0\t115.0\n")  # two repeats: mean 110 s
+    write_benchmark_tsv(bdir / "learn" / "round_0.tsv", 50.0)
+    write_benchmark_tsv(bdir / "odd_rule.tsv", 7.0)  # a rule of no known step, file at the top level
+    t = table2(bdir, n_exact=11, n_rounds=1).set_index("step")
+    assert t.loc["neb", "n_jobs"] == 1 and t.loc["neb", "total_s"] == pytest.approx(110.0)
+    assert t.loc["neb", "cpu_s"] == pytest.approx(105.0) and t.loc["neb", "max_rss_mb"] == pytest.approx(510.0)
+    assert t.loc["neb", "s_per_unit"] == pytest.approx(10.0)
+    assert t.loc["neb", "paper_s_min"] == 100.0 and "NEB" in t.loc["neb", "paper_step"]
+    assert t.loc["learn", "s_per_unit"] == pytest.approx(50.0)
+    assert (t.loc["learn", "paper_s_min"], t.loc["learn", "paper_s_max"]) == (1e3, 1e4)
+    assert t.loc["predict", "paper_s_min"] == 1e-5 and t.loc["predict", "n_jobs"] == 0
+    assert np.isnan(t.loc["pairs", "s_per_unit"])  # no count given, no benchmark
+    assert t.loc["odd_rule", "total_s"] == pytest.approx(7.0) and t.loc["odd_rule", "unit"] == "job"
+    (bdir / "neb" / "broken.tsv").write_text("wall\n1\n")
+    with pytest.raises(ValueError, match="broken.tsv.*no column 's'"):
+        table2(bdir)
+
+
+# --------------------------------------------------------------------------- command line
+def test_cli_figure_commands(tmp_path, capsys):
+    from tlspipe.cli import main
+
+    root = tmp_path / "study"
+    assert main(["figure", "standin", "--out", str(root), "--seed", "2"]) == 0
+    out = tmp_path / "fig" / "fig5.png"
+    assert main(["figure", "fig5", "--shap-qs", str(root / "loop/round_4/shap_qs.parquet"),
+                 "--shap-dw", str(root / "loop/round_4/shap_dw.parquet"), "--out", str(out)]) == 0
+    assert out.is_file() and out.with_suffix(".pdf").is_file()
+    t1 = tmp_path / "tables" / "table1.csv"
+    assert main(["figure", "table1", "--tls", str(root / "tls.parquet"), "--out", str(t1)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(t1), table1(root / "tls.parquet"), check_dtype=False)
+    t2 = tmp_path / "tables" / "table2.csv"
+    pairs = sorted(str(p) for p in (root / "pairs").glob("*.parquet"))
+    assert main(["figure", "table2", "--benchmarks", str(root / "benchmarks"), "--tls", str(root / "tls.parquet"),
+                 "--pairs", *pairs, "--out", str(t2)]) == 0
+    t = pd.read_csv(t2).set_index("step")
+    n_pairs = sum(len(pd.read_parquet(p)) for p in pairs)
+    assert t.loc["pairs", "n_units"] == n_pairs and t.loc["prepare", "n_units"] == len(pairs)
+    assert t.loc["predict", "n_units"] == n_pairs * 5  # every one of the 5 rounds predicts all pairs
+    capsys.readouterr()
+    assert main(["figure", "fig3", "--tls", str(tmp_path / "missing.parquet"), "--out", str(out)]) == 1
+    assert "missing.parquet does not exist" in capsys.readouterr().err
