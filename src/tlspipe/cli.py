@@ -22,7 +22,11 @@ _COMMAND_MODULES = [
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="tlspipe", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="tlspipe",
+        description="Find two-level systems in computer glasses: glasses, inherent structures, pair features, "
+                    "exact NEB + Schroedinger paths, and the machine-learning models that choose which pairs to "
+                    "compute.  The Snakemake workflow runs these steps for a whole study.")
     p.add_argument("--version", action="version", version=f"tlspipe {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
@@ -44,7 +48,7 @@ def main(argv=None) -> int:
         return 2
     try:
         rc = args.func(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         print(f"tlspipe {args.command}: error: {e}", file=sys.stderr)
         return 1
     return int(rc or 0)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from .explore import EXPLORE_DEFAULTS, explore_glass
-from .prepare import PREPARE_DEFAULTS, prepare_glass, write_glass
+from .defaults import EXPLORE_DEFAULTS, PREPARE_DEFAULTS
 
 log = logging.getLogger("tlspipe")
 
@@ -14,6 +13,7 @@ log = logging.getLogger("tlspipe")
 def run_prepare(cfg: dict, glass: dict, out_data, out_meta, log_path=None) -> dict:
     """Make one glass of a study (cfg: a validated config; glass: a row of workflow.glass_table)."""
     from ..workflow import LogProgress, section
+    from .prepare import prepare_glass, write_glass
 
     params = section(cfg, glass, "prepare")
     bar = LogProgress(params["n_blocks"], f"prepare {glass['glass']}", log_path)
@@ -30,6 +30,7 @@ def run_prepare(cfg: dict, glass: dict, out_data, out_meta, log_path=None) -> di
 def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, workers=1, log_path=None) -> dict:
     from ..store.lammps import read_lammps_data
     from ..workflow import LogProgress, section
+    from .explore import explore_glass
 
     g = read_lammps_data(data_path, expected_density=1.0)
     p = {k: v for k, v in section(cfg, glass, "explore").items() if k != "workers"}
@@ -43,6 +44,8 @@ def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, wo
 
 
 def _prepare_cmd(a) -> int:
+    from .prepare import prepare_glass, write_glass
+
     params = {k: getattr(a, k) for k in PREPARE_DEFAULTS if getattr(a, k, None) is not None}
     g = prepare_glass(a.n, a.tf, a.seed, **params)
     data, meta = write_glass(g, a.out)
@@ -56,6 +59,7 @@ def _explore_cmd(a) -> int:
     from pathlib import Path
 
     from ..store.lammps import read_lammps_data
+    from .explore import explore_glass
 
     g = read_lammps_data(a.glass)
     params = {k: getattr(a, k) for k in EXPLORE_DEFAULTS if getattr(a, k, None) is not None}

@@ -25,25 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import engine
+from .defaults import EXPLORE_DEFAULTS, TAU_QUENCH_BY_TF
 from ..store.isstore import ISStore, write_store
 
 log = logging.getLogger("tlspipe.explore")
 
-EXPLORE_DEFAULTS = dict(
-    n_traj=4,
-    traj_time=100.0,  # MD duration of one trajectory
-    tau_quench=None,  # None: per-Tf default of TAU_QUENCH_BY_TF
-    T=0.04,
-    dt=0.01,
-    ftol=1e-6,  # FIRE convergence of the quenches, max_i |F_i| (enough to tell IS apart, see below)
-    refine_ftol=1e-10,  # a newly found IS is minimised further to this before it is stored
-    energy_tol=1e-9,  # per particle
-    position_tol=1e-3,  # sigma, largest single-particle displacement
-    engine="native",  # or "lammps"
-)
 
-# the paper's quench periods (Methods C), and linear interpolation between them
-TAU_QUENCH_BY_TF = {0.062: 0.2, 0.07: 0.1, 0.092: 0.05}
 
 
 def default_tau_quench(tf: float) -> float:

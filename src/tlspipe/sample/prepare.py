@@ -24,22 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import engine, model
+from .defaults import PREPARE_DEFAULTS
 
 log = logging.getLogger("tlspipe.prepare")
 
-PREPARE_DEFAULTS = dict(
-    n_blocks=400,  # hybrid blocks at Tf (equilibration length)
-    swaps_per_particle=5,  # swap attempts per block, per particle
-    md_time=0.1,  # MD duration per block
-    dt=0.01,
-    gamma=1.0,  # Langevin friction during equilibration
-    T_melt=0.3,
-    melt_time=10.0,
-    cool_time=10.0,  # Berendsen ramp Tf -> T_final
-    tau_berendsen=0.1,
-    T_final=0.04,
-    check_sigmas=3.0,
-)
 
 
 @dataclass

@@ -1,0 +1,31 @@
+"""Defaults of preparation and exploration (a light module: the command line reads it at start-up)."""
+
+PREPARE_DEFAULTS = dict(
+    n_blocks=400,  # hybrid blocks at Tf (equilibration length)
+    swaps_per_particle=5,  # swap attempts per block, per particle
+    md_time=0.1,  # MD duration per block
+    dt=0.01,
+    gamma=1.0,  # Langevin friction during equilibration
+    T_melt=0.3,
+    melt_time=10.0,
+    cool_time=10.0,  # Berendsen ramp Tf -> T_final
+    tau_berendsen=0.1,
+    T_final=0.04,
+    check_sigmas=3.0,
+)
+
+EXPLORE_DEFAULTS = dict(
+    n_traj=4,
+    traj_time=100.0,  # MD duration of one trajectory
+    tau_quench=None,  # None: per-Tf default of TAU_QUENCH_BY_TF
+    T=0.04,
+    dt=0.01,
+    ftol=1e-6,  # FIRE convergence of the quenches, max_i |F_i| (enough to tell IS apart, see below)
+    refine_ftol=1e-10,  # a newly found IS is minimised further to this before it is stored
+    energy_tol=1e-9,  # per particle
+    position_tol=1e-3,  # sigma, largest single-particle displacement
+    engine="native",  # or "lammps"
+)
+
+# the paper's quench periods (Methods C), and linear interpolation between them
+TAU_QUENCH_BY_TF = {0.062: 0.2, 0.07: 0.1, 0.092: 0.05}
