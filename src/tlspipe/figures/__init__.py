@@ -10,19 +10,13 @@ Each figure function returns a :class:`matplotlib.figure.Figure` (Agg canvas, no
 ``out`` when given (a PNG also gets the PDF beside it).
 """
 
-import importlib
 from pathlib import Path
 
-# imported on first use (PEP 562), so that `tlspipe --help` and the Snakefile do not load matplotlib/scipy
-_LAZY = {"fig3": ".fig3", "fig4": ".fig4", "fig5": ".fig5", "fig6": ".fig6", "PAPER_TABLE1": ".tables",
-         "table1": ".tables", "table2": ".tables"}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from .fig3 import fig3
+from .fig4 import fig4
+from .fig5 import fig5
+from .fig6 import fig6
+from .tables import PAPER_TABLE1, table1, table2
 
 CAPTIONS = Path(__file__).resolve().parent / "captions"
 

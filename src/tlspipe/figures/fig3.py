@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 from .. import columns as C
 from .common import (PRED_BARRIER, PRED_E_QS, TF, as_bool, energy_scale, log_limits, new_figure, note,
@@ -23,6 +22,8 @@ def pearson_log10(exact, predicted) -> float:
     x, y = np.log10(exact[ok]), np.log10(predicted[ok])
     if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
+    from scipy import stats  # deferred: scipy.stats is slow to import
+
     return float(stats.pearsonr(x, y).statistic)
 
 
