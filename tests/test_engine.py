@@ -179,3 +179,26 @@ def test_bad_input_is_refused():
         engine.ForceField(diam, box).energy(x)
     with pytest.raises(ValueError, match="twice the interaction range"):
         engine.ForceField(model.diameters(20), model.box_length(20))
+
+
+@pytest.mark.parametrize("n, reach", [(500, 1), (500, 2), (1500, 2), (120, 2)])
+def test_neighbour_list_is_the_brute_force_set(n, reach):
+    """Every pair closer than 1.25 sigma_ij + skin, no other, with shifts giving the minimum image."""
+    from tlspipe.engine.potential import build_pairs
+
+    rng = np.random.default_rng(n + reach)
+    box = np.array([model.box_length(n)] * 3)
+    diam = rng.permutation(model.diameters(n))
+    x = engine.lattice_start(n, box, rng, 0.45) + box * rng.integers(-3, 4, (n, 3))  # unwrapped images
+    skin = 0.3
+    pi, pj, ps, sh, m = build_pairs(x, diam, box, skin, 64, 0.0, reach)
+    got = {(int(a), int(b)) for a, b in zip(pi[:m], pj[:m])}
+    d = x[:, None, :] - x[None, :, :]
+    d -= box * np.rint(d / box)
+    r = np.sqrt((d**2).sum(-1))
+    s = model.sigma_ij(diam[:, None], diam[None, :])
+    ii, jj = np.nonzero(np.triu(r < model.RC_FACTOR * s + skin, 1))
+    assert got == set(zip(ii.tolist(), jj.tolist()))
+    sep = x[pi[:m]] - x[pj[:m]] - sh[:m]
+    assert np.allclose(sep, d[pi[:m], pj[:m]], atol=1e-9)
+    assert np.allclose(ps[:m], s[pi[:m], pj[:m]])

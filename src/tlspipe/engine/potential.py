@@ -39,12 +39,17 @@ def pair_energy(r2, s):
 
 
 @njit(cache=True, error_model="numpy")
-def _cell_stencil(nc0, nc1, nc2, reach):
-    """For each cell, the cells within +-reach (periodic): (ncell, (2 reach + 1)^3).  The caller ensures
-    nc >= 2 reach + 1 on every axis, so they are distinct."""
+def _half_stencil(nc0, nc1, nc2, reach, box):
+    """For each cell, the neighbour cells at offsets lexicographically after (0, 0, 0) within +-reach
+    (periodic), and the shift to subtract from x_a - x_b for the periodic image of that neighbour:
+    (ncell, m) cells and (ncell, m, 3) shifts, m = ((2 reach + 1)^3 - 1) / 2.  With the cell itself (pairs
+    a < b) this visits every pair of cells once.  The caller ensures nc >= 2 reach + 1 on every axis, so the
+    cells are distinct and every pair within the list range is found in its nearest image."""
     ncell = nc0 * nc1 * nc2
     w = 2 * reach + 1
-    out = np.empty((ncell, w * w * w), np.int64)
+    m = (w * w * w - 1) // 2
+    out = np.empty((ncell, m), np.int64)
+    shift = np.zeros((ncell, m, 3))
     for c in range(ncell):
         c0 = c // (nc1 * nc2)
         c1 = (c // nc2) % nc1
@@ -53,9 +58,45 @@ def _cell_stencil(nc0, nc1, nc2, reach):
         for a in range(-reach, reach + 1):
             for b in range(-reach, reach + 1):
                 for d in range(-reach, reach + 1):
-                    out[c, k] = (((c0 + a) % nc0) * nc1 + (c1 + b) % nc1) * nc2 + (c2 + d) % nc2
-                    k += 1
-    return out
+                    if a > 0 or (a == 0 and (b > 0 or (b == 0 and d > 0))):
+                        t0, t1, t2 = c0 + a, c1 + b, c2 + d
+                        out[c, k] = ((t0 % nc0) * nc1 + t1 % nc1) * nc2 + t2 % nc2
+                        # neighbour cell beyond an edge: its particles are seen one box over
+                        shift[c, k, 0] = box[0] if t0 >= nc0 else (-box[0] if t0 < 0 else 0.0)
+                        shift[c, k, 1] = box[1] if t1 >= nc1 else (-box[1] if t1 < 0 else 0.0)
+                        shift[c, k, 2] = box[2] if t2 >= nc2 else (-box[2] if t2 < 0 else 0.0)
+                        k += 1
+    return out, shift
+
+
+@njit(cache=True, error_model="numpy")
+def _append(i, j, r2, ox, oy, oz, si, diam, img, skin, rfixed, pi, pj, ps, sh, npairs, cap):
+    """Store the candidate pair (i, j) if it is within its list range; returns the new count (-1: full).
+    The shift makes x_i - x_j - sh the separation: (xw_i + img_i) - (xw_j + img_j) - (o + img_i - img_j)."""
+    s = sij(si, diam[j])
+    if rfixed <= 0.0:
+        rl = RC * s + skin
+        if r2 >= rl * rl:
+            return npairs
+    if npairs == cap:
+        return -1
+    sx = ox + img[i, 0] - img[j, 0]
+    sy = oy + img[i, 1] - img[j, 1]
+    sz = oz + img[i, 2] - img[j, 2]
+    if i < j:
+        pi[npairs] = i
+        pj[npairs] = j
+        sh[npairs, 0] = sx
+        sh[npairs, 1] = sy
+        sh[npairs, 2] = sz
+    else:
+        pi[npairs] = j
+        pj[npairs] = i
+        sh[npairs, 0] = -sx
+        sh[npairs, 1] = -sy
+        sh[npairs, 2] = -sz
+    ps[npairs] = s
+    return npairs + 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -78,10 +119,13 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
     nc0 = max(int(reach * box[0] / rlist_max), 1)
     nc1 = max(int(reach * box[1] / rlist_max), 1)
     nc2 = max(int(reach * box[2] / rlist_max), 1)
+    use_cells = True
     if nc0 < 2 * reach + 1 or nc1 < 2 * reach + 1 or nc2 < 2 * reach + 1:
         nc0 = nc1 = nc2 = 1  # small box: every pair is a candidate
         reach = 0
+        use_cells = False
     ncell = nc0 * nc1 * nc2
+    rmax2 = rlist_max * rlist_max
     # wrapped copy in [0, L), each particle's image offset, and its cell
     xw = np.empty_like(x)
     img = np.empty_like(x)
@@ -111,61 +155,59 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
         xs[k, 0] = xw[order[k], 0]
         xs[k, 1] = xw[order[k], 1]
         xs[k, 2] = xw[order[k], 2]
-    stencil = _cell_stencil(nc0, nc1, nc2, reach)
+    stencil, sshift = _half_stencil(nc0, nc1, nc2, reach, box)
     hx, hy, hz = 0.5 * box[0], 0.5 * box[1], 0.5 * box[2]
     npairs = 0
     for c in range(ncell):
         for a in range(start[c], start[c + 1]):
             i = order[a]
-            xi, yi, zi = xs[a, 0], xs[a, 1], xs[a, 2]
+            xa, ya, za = xs[a, 0], xs[a, 1], xs[a, 2]
             si = diam[i]
-            for q in range(stencil.shape[1]):
-                nb = stencil[c, q]
-                for b in range(start[nb], start[nb + 1]):
-                    j = order[b]
-                    if j <= i:
-                        continue
-                    dx = xi - xs[b, 0]
-                    dy = yi - xs[b, 1]
-                    dz = zi - xs[b, 2]
+            # q = -1: the cell itself (partners after a); then the half stencil (all partners)
+            for q in range(-1, stencil.shape[1]):
+                if q < 0:
+                    b0 = a + 1
+                    b1 = start[c + 1]
                     ox = 0.0
                     oy = 0.0
                     oz = 0.0
-                    if dx > hx:
-                        ox = box[0]
-                    elif dx < -hx:
-                        ox = -box[0]
-                    if dy > hy:
-                        oy = box[1]
-                    elif dy < -hy:
-                        oy = -box[1]
-                    if dz > hz:
-                        oz = box[2]
-                    elif dz < -hz:
-                        oz = -box[2]
-                    dx -= ox
-                    dy -= oy
-                    dz -= oz
-                    r2 = dx * dx + dy * dy + dz * dz
-                    if rfixed > 0.0:
-                        if r2 >= rfixed * rfixed:
+                else:
+                    nb = stencil[c, q]
+                    b0 = start[nb]
+                    b1 = start[nb + 1]
+                    ox = sshift[c, q, 0]
+                    oy = sshift[c, q, 1]
+                    oz = sshift[c, q, 2]
+                if use_cells:
+                    for b in range(b0, b1):
+                        dx = xa - xs[b, 0] - ox
+                        dy = ya - xs[b, 1] - oy
+                        dz = za - xs[b, 2] - oz
+                        r2 = dx * dx + dy * dy + dz * dz
+                        if r2 >= rmax2:
                             continue
-                        s = sij(si, diam[j])
-                    else:
-                        s = sij(si, diam[j])
-                        rl = RC * s + skin
-                        if r2 >= rl * rl:
+                        npairs = _append(i, order[b], r2, ox, oy, oz, si, diam, img, skin, rfixed, pi, pj, ps, sh,
+                                         npairs, cap)
+                        if npairs < 0:
+                            return -1
+                else:  # one cell holds everything: minimum image per pair
+                    for b in range(b0, b1):
+                        dx = xa - xs[b, 0]
+                        dy = ya - xs[b, 1]
+                        dz = za - xs[b, 2]
+                        px = box[0] if dx > hx else (-box[0] if dx < -hx else 0.0)
+                        py = box[1] if dy > hy else (-box[1] if dy < -hy else 0.0)
+                        pz = box[2] if dz > hz else (-box[2] if dz < -hz else 0.0)
+                        dx -= px
+                        dy -= py
+                        dz -= pz
+                        r2 = dx * dx + dy * dy + dz * dz
+                        if r2 >= rmax2:
                             continue
-                    if npairs == cap:
-                        return -1
-                    pi[npairs] = i
-                    pj[npairs] = j
-                    ps[npairs] = s
-                    # x_i - x_j (unwrapped) = (xw_i + img_i) - (xw_j + img_j)
-                    sh[npairs, 0] = ox + img[i, 0] - img[j, 0]
-                    sh[npairs, 1] = oy + img[i, 1] - img[j, 1]
-                    sh[npairs, 2] = oz + img[i, 2] - img[j, 2]
-                    npairs += 1
+                        npairs = _append(i, order[b], r2, px, py, pz, si, diam, img, skin, rfixed, pi, pj, ps, sh,
+                                         npairs, cap)
+                        if npairs < 0:
+                            return -1
     return npairs
 
 
