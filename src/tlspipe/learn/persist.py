@@ -1,0 +1,159 @@
+"""Save and load a fitted :class:`~tlspipe.learn.tasks.TaskModel` as a directory.
+
+Layout of ``MODEL_DIR``::
+
+    manifest.json          task, features, target transform, ensemble weights, config, fit summary,
+                           sha256 of the training data, package + library versions
+    L1_catboost.cbm        CatBoost native format
+    L1_lightgbm.txt        LightGBM native text model
+    L1_xgboost.ubj         XGBoost native UBJSON model
+    L1_extratrees.joblib   scikit-learn forest (joblib)
+    L2_*.*                 layer-2 refit models, same formats
+
+Only the refit ("collapsed") models are stored.  The directory is written under a temporary name and renamed
+when complete, so a killed run never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .members import MEMBER_CLASSES
+from .stack import StackEnsemble
+from .tasks import TaskModel, TaskSpec
+
+FORMAT = "tlspipe.learn.model/1"
+MANIFEST = "manifest.json"
+
+
+def library_versions() -> dict[str, str]:
+    import catboost
+    import lightgbm
+    import pandas
+    import sklearn
+    import xgboost
+
+    from .. import __version__
+
+    return {
+        "tlspipe": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
+        "lightgbm": lightgbm.__version__,
+        "xgboost": xgboost.__version__,
+        "catboost": catboost.__version__,
+    }
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def save(model: TaskModel, directory: str | Path, overwrite: bool = True) -> Path:
+    """Write ``model`` to ``directory`` (created; replaced when it exists and overwrite=True)."""
+    directory = Path(directory)
+    if directory.exists() and not overwrite:
+        raise FileExistsError(f"{directory} exists; pass overwrite=True or choose another --out")
+    stack = model.stack
+    if not stack.models_:
+        raise ValueError("cannot save an unfitted model")
+    tmp = directory.with_name(directory.name + ".tmp-writing")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    files: dict[str, dict[str, str]] = {}
+    for name, member in stack.models_.items():
+        fname = f"{name}.{member.ext}"
+        member.save(tmp / fname)
+        files[name] = {"kind": member.kind, "file": fname, "n_rounds": int(member.n_rounds_)}
+    manifest = {
+        "format": FORMAT,
+        "task": {
+            "name": model.spec.name,
+            "kind": model.spec.kind,
+            "target": model.spec.target,
+            "log_target": model.spec.log_target,
+            "weight": model.spec.weight,
+            "rows": model.spec.rows,
+            "prediction": (
+                "probability of class 1" if model.spec.kind == "classify"
+                else ("10**(ensemble output): target in its original units" if model.spec.log_target
+                      else "target in its original units")
+            ),
+        },
+        "features": model.features,
+        "stack": {
+            "layer1_kinds": stack.layer1_kinds_,
+            "n_layers_fitted": stack.n_layers_,
+            "weights": stack.weights_,
+            "models": files,
+            "config": stack.config,
+        },
+        "training_data": model.training,
+        "fit_info": stack.fit_info_,
+        "versions": library_versions(),
+    }
+    (tmp / MANIFEST).write_text(json.dumps(_jsonable(manifest), indent=2) + "\n")
+    if directory.exists():
+        shutil.rmtree(directory)
+    tmp.rename(directory)
+    return directory
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {directory} is not a saved tlspipe learn model (run `tlspipe learn fit`)")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    return manifest
+
+
+def load(directory: str | Path, n_threads: int | None = None) -> TaskModel:
+    """Load a model written by :func:`save`.  Warns when a library version differs from the saving one."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    now = library_versions()
+    diff = {k: (v, now.get(k)) for k, v in manifest.get("versions", {}).items()
+            if k in ("lightgbm", "xgboost", "catboost", "scikit-learn") and now.get(k) != v}
+    if diff:
+        warnings.warn(f"{directory}: saved with other library versions (saved, now): {diff}", stacklevel=2)
+    t = manifest["task"]
+    spec = TaskSpec(t["name"], t["kind"], t["target"], bool(t["log_target"]), t["weight"], t["rows"])
+    st = manifest["stack"]
+    cfg = dict(st["config"])
+    if n_threads is not None:
+        cfg["n_threads"] = int(n_threads)
+    stack = StackEnsemble(task_kind=spec.kind, **cfg)
+    stack.layer1_kinds_ = list(st["layer1_kinds"])
+    stack.n_layers_ = int(st["n_layers_fitted"])
+    stack.weights_ = {k: float(v) for k, v in st["weights"].items()}
+    stack.fit_info_ = manifest.get("fit_info", {})
+    for name, info in st["models"].items():
+        cls = MEMBER_CLASSES[info["kind"]]
+        member = cls(spec.kind, cfg["hyperparameters"].get(info["kind"]), cfg["n_threads"], cfg["seed"])
+        path = directory / info["file"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} listed in {directory / MANIFEST} is missing: the model directory is incomplete")
+        member.load_model(path)
+        stack.models_[name] = member
+    return TaskModel(spec, manifest["features"], stack, manifest.get("training_data", {}))

@@ -1,0 +1,384 @@
+"""Hand-built weighted stacking ensemble (bagging, up to two layers, non-negative weights, refit).
+
+Algorithm (``StackEnsemble.fit``)
+--------------------------------
+1. Folds: k folds grouped by glass (:func:`grouped_folds`); every row is held out exactly once.
+2. Layer 1: for each model kind, k bagged copies, each trained on k-1 folds; a grouped
+   ``early_stopping_fraction`` of those training rows is set aside for early stopping (not the held-out fold,
+   which would make the OOF predictions optimistic for exactly the members that stop early); the held-out
+   predictions form the out-of-fold (OOF) prediction of the kind.
+3. Layer 2 (``n_layers=2``): the same kinds on [features, layer-1 OOF predictions], same folds.
+4. Final ensemble: non-negative weights summing to 1 over all fitted (layer, kind) candidates, fit on the OOF
+   predictions (Caruana greedy selection with replacement, or NNLS), minimising the weighted log-loss
+   (classification) or weighted MSE (regression).  Candidates of both layers take part, so a weak layer 2
+   (e.g. squeezed by the time budget) simply gets weight 0.
+5. Refit ("collapsed" form, the one used for prediction and saved): one model per needed (layer, kind)
+   retrained on all rows with the mean number of rounds/trees its bagged copies kept; layer-2 refits are
+   trained on the layer-1 OOF predictions and fed at prediction time by the layer-1 refits.  The ensemble
+   weights of step 4 are kept unchanged.
+
+Time budget: the whole fit (steps 2-5) aims at ``time_budget`` seconds of wall clock.  Each remaining model fit
+gets a deadline equal to its share of the remaining time (refits count k/(k-1) of a bagged fit); boosting
+stops at its deadline (keeping >= members.MIN_ROUNDS rounds), and layer 2 is skipped when less than 10% of the
+budget is left after layer 1.  So a small budget means fewer rounds/trees, never a crash.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .config import DEFAULTS, validate_config
+from .members import Member, make_member
+
+
+# --------------------------------------------------------------------------------------------------------
+def grouped_folds(groups: np.ndarray, n_folds: int, seed: int = 0) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """k folds in which no group (glass) sits on both sides.
+
+    Uses sklearn GroupKFold with shuffled group assignment; k is reduced to the number of groups when there
+    are fewer groups than folds.  With a single group there is nothing to group by: plain shuffled KFold is used
+    and a warning is issued.  Returns (list of (train_idx, val_idx), description).
+    """
+    from sklearn.model_selection import GroupKFold, KFold
+
+    groups = np.asarray(groups)
+    n = len(groups)
+    uniq = np.unique(groups)
+    if len(uniq) >= 2:
+        k = min(int(n_folds), len(uniq))
+        splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        folds = list(splitter.split(np.zeros(n), groups=groups))
+        return folds, f"GroupKFold(n_splits={k})"
+    k = min(int(n_folds), n)
+    if k < 2:
+        raise ValueError(f"cannot build {n_folds} folds from {n} row(s): give more labelled rows")
+    warnings.warn(
+        "all rows belong to one group (glass): the bagging folds cannot be grouped, using plain KFold", stacklevel=2
+    )
+    folds = list(KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n)))
+    return folds, f"KFold(n_splits={k}) [single group]"
+
+
+def early_stopping_split(idx: np.ndarray, groups: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices ``idx`` into (fit, early-stopping) parts with about ``fraction`` of their groups in
+    the second (at least one group); rows are split at random when ``idx`` holds a single group."""
+    from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+    g = np.asarray(groups)[idx]
+    if len(np.unique(g)) >= 2:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        a, b = next(splitter.split(idx, groups=g))
+    else:
+        a, b = next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(idx))
+    return idx[a], idx[b]
+
+
+# --------------------------------------------------------------------------------------------------------
+def weighted_logloss(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    ll = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+    return float(np.average(ll, weights=w))
+
+
+def weighted_mse(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
+    """sum_i w_i (y_i - p_i)^2 / sum_i w_i.
+
+    The paper's loss is sum_i w_i r_i^2 / (n sum_i w_i): the same up to the constant factor 1/n, which changes
+    neither the minimiser nor any comparison at fixed n."""
+    return float(np.average((y - p) ** 2, weights=w))
+
+
+def caruana_weights(P: np.ndarray, y: np.ndarray, loss, w: np.ndarray | None = None, rounds: int = 100) -> np.ndarray:
+    """Greedy ensemble selection with replacement (Caruana et al. 2004) on candidate predictions P (n, M).
+
+    Each of ``rounds`` steps adds the candidate that minimises ``loss(y, mean of selected, w)``; ties go to
+    the lowest index.  Weights are selection counts / rounds: non-negative, summing to 1.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    n, M = P.shape
+    counts = np.zeros(M)
+    running = np.zeros(n)
+    for r in range(1, int(rounds) + 1):
+        losses = [loss(y, (running + P[:, m]) / r, w) for m in range(M)]
+        best = int(np.argmin(losses))
+        counts[best] += 1
+        running += P[:, best]
+    return counts / counts.sum()
+
+
+def nnls_weights(P: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative least squares of y on the candidates (weighted by w), normalised to sum 1.
+
+    Falls back to the single best candidate when NNLS returns all zeros."""
+    from scipy.optimize import nnls
+
+    P = np.asarray(P, dtype=np.float64)
+    sw = np.sqrt(np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64))
+    coef, _ = nnls(P * sw[:, None], np.asarray(y, dtype=np.float64) * sw)
+    if coef.sum() <= 0:
+        coef = np.zeros(P.shape[1])
+        coef[int(np.argmin([weighted_mse(y, P[:, m], w) for m in range(P.shape[1])]))] = 1.0
+    return coef / coef.sum()
+
+
+# --------------------------------------------------------------------------------------------------------
+def candidate_name(layer: int, kind: str) -> str:
+    return f"L{layer}_{kind}"
+
+
+class StackEnsemble:
+    """Weighted stacking ensemble for binary classification (``task_kind="classify"``, output: probability of
+    class 1) or regression (``"regress"``, output in the units of the target it was fit on).
+
+    Constructor arguments are the keys of :data:`tlspipe.learn.config.DEFAULTS` (see there for meaning and
+    defaults) plus ``task_kind`` and ``refit_all`` (refit every layer-1 kind even with weight 0, so that each
+    single member can be scored: used by the evaluation).
+    """
+
+    def __init__(
+        self,
+        task_kind: str = "classify",
+        members: list[str] | None = None,
+        n_layers: int = DEFAULTS["n_layers"],
+        n_folds: int = DEFAULTS["n_folds"],
+        n_threads: int = DEFAULTS["n_threads"],
+        time_budget: float | None = DEFAULTS["time_budget"],
+        seed: int = DEFAULTS["seed"],
+        early_stopping_rounds: int = DEFAULTS["early_stopping_rounds"],
+        early_stopping_fraction: float = DEFAULTS["early_stopping_fraction"],
+        ensemble: str = DEFAULTS["ensemble"],
+        ensemble_rounds: int = DEFAULTS["ensemble_rounds"],
+        hyperparameters: dict[str, dict[str, Any]] | None = None,
+        refit_all: bool = False,
+    ):
+        from .config import merge_config
+
+        if task_kind not in ("classify", "regress"):
+            raise ValueError(f"task_kind must be 'classify' or 'regress', got {task_kind!r}")
+        cfg = merge_config(
+            {
+                "members": list(members) if members is not None else list(DEFAULTS["members"]),
+                "n_layers": int(n_layers),
+                "n_folds": int(n_folds),
+                "n_threads": int(n_threads),
+                "time_budget": None if time_budget is None else float(time_budget),
+                "seed": int(seed),
+                "early_stopping_rounds": int(early_stopping_rounds),
+                "early_stopping_fraction": float(early_stopping_fraction),
+                "ensemble": ensemble,
+                "ensemble_rounds": int(ensemble_rounds),
+                "hyperparameters": hyperparameters or {},
+            }
+        )
+        validate_config(cfg)
+        self.config = cfg
+        self.task_kind = task_kind
+        self.refit_all = bool(refit_all)
+        # fitted state
+        self.models_: dict[str, Member] = {}  # candidate name -> refit model
+        self.weights_: dict[str, float] = {}  # candidate name -> ensemble weight (all candidates)
+        self.layer1_kinds_: list[str] = []  # order of the stacked layer-1 prediction columns
+        self.n_layers_: int = 0  # layers actually fitted
+        self.fit_info_: dict[str, Any] = {}
+        self.oof_: dict[str, np.ndarray] = {}
+
+    # ----------------------------------------------------------------------------------------------------
+    def _loss(self):
+        return weighted_logloss if self.task_kind == "classify" else weighted_mse
+
+    def fit(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, groups: np.ndarray | None = None):
+        """Fit on X (n, p) float, y (n,) (0/1 for classification), sample weights w (n,) or None, and
+        groups (n,) (glass labels; None = every row its own group)."""
+        cfg = self.config
+        t_start = time.perf_counter()
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        n, p = X.shape
+        if len(y) != n:
+            raise ValueError(f"X has {n} rows but y has {len(y)}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("target holds NaN/inf: drop unlabelled rows before fitting")
+        if self.task_kind == "classify" and not np.all((y == 0) | (y == 1)):
+            raise ValueError("classification target must be 0/1 (or bool)")
+        if w is not None:
+            w = np.asarray(w, dtype=np.float64)
+            if len(w) != n or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError("sample weights must be finite, >= 0 and one per row")
+        groups = np.arange(n) if groups is None else np.asarray(groups)
+        folds, cv_desc = grouped_folds(groups, cfg["n_folds"], cfg["seed"])
+        k = len(folds)
+        # (fit rows, early-stopping rows, held-out rows) of each bag
+        bags = [(*early_stopping_split(tr, groups, cfg["early_stopping_fraction"], cfg["seed"] + f), va)
+                for f, (tr, va) in enumerate(folds)]
+
+        members = list(cfg["members"])
+        budget = cfg["time_budget"]
+        deadline_total = None if budget is None else t_start + float(budget)
+        refit_w = k / (k - 1)
+        # remaining work in units of one bagged fit
+        remaining = [cfg["n_layers"] * len(members) * (k + refit_w)]
+
+        def deadline_for(units: float) -> float | None:
+            if deadline_total is None:
+                return None
+            left = deadline_total - time.perf_counter()
+            share = max(left, 0.0) * units / max(remaining[0], units)
+            remaining[0] = max(remaining[0] - units, 0.0)
+            return time.perf_counter() + share
+
+        events: list[str] = []
+        bag_rounds: dict[str, list[int]] = {}
+        oof: dict[str, np.ndarray] = {}
+        member_seconds: dict[str, float] = {}
+        stopped_by_time: dict[str, int] = {}
+
+        def fit_layer(layer: int, Xl: np.ndarray):
+            for j, kind in enumerate(members):
+                name = candidate_name(layer, kind)
+                t0 = time.perf_counter()
+                pred = np.empty(n)
+                rounds = []
+                n_time = 0
+                for f, (tr, es, va) in enumerate(bags):
+                    m = self._new_member(kind, tr, y, seed=cfg["seed"] + 1000 * layer + 10 * j + f)
+                    m.fit(
+                        Xl[tr], y[tr], None if w is None else w[tr],
+                        eval_set=(Xl[es], y[es], None if w is None else w[es]),
+                        deadline=deadline_for(1.0),
+                        early_stopping_rounds=cfg["early_stopping_rounds"],
+                    )
+                    pred[va] = m.predict(Xl[va])
+                    rounds.append(m.n_rounds_)
+                    n_time += int(m.stopped_by_time_)
+                oof[name] = pred
+                bag_rounds[name] = rounds
+                member_seconds[name] = time.perf_counter() - t0
+                stopped_by_time[name] = n_time
+
+        fit_layer(1, X)
+        self.layer1_kinds_ = members
+        n_layers = 1
+        if cfg["n_layers"] == 2:
+            left = None if deadline_total is None else deadline_total - time.perf_counter()
+            if left is not None and left < 0.1 * float(budget):
+                events.append(f"layer 2 skipped: {max(left, 0):.1f} s of the {budget:.0f} s budget left after layer 1")
+                remaining[0] -= len(members) * (k + refit_w)
+            else:
+                X2 = np.hstack([X, np.column_stack([oof[candidate_name(1, m)] for m in members])])
+                fit_layer(2, X2)
+                n_layers = 2
+        self.n_layers_ = n_layers
+
+        # final weighted ensemble on OOF predictions
+        names = list(oof)
+        P = np.column_stack([oof[c] for c in names])
+        if cfg["ensemble"] == "caruana":
+            wts = caruana_weights(P, y, self._loss(), w, cfg["ensemble_rounds"])
+        else:
+            wts = nnls_weights(P, y, w)
+        self.weights_ = {c: float(v) for c, v in zip(names, wts)}
+        ens_oof = P @ wts
+
+        # refit the needed models on all rows
+        needed = [c for c in names if self.weights_[c] > 0]
+        need_l1 = self.refit_all or any(c.startswith("L2_") for c in needed)
+        refit_names = [candidate_name(1, m) for m in members if need_l1 or self.weights_[candidate_name(1, m)] > 0]
+        refit_names += [c for c in needed if c.startswith("L2_")]
+        remaining[0] = len(refit_names) * refit_w
+        X2_full = None
+        if any(c.startswith("L2_") for c in refit_names):
+            X2_full = np.hstack([X, np.column_stack([oof[candidate_name(1, m)] for m in members])])
+        t_refit = time.perf_counter()
+        self.models_ = {}
+        all_idx = np.arange(n)
+        for c in refit_names:
+            layer, kind = int(c[1]), c[3:]
+            Xl = X if layer == 1 else X2_full
+            m = self._new_member(kind, all_idx, y, seed=cfg["seed"] + 7 + 1000 * layer + 10 * members.index(kind))
+            n_rounds = max(int(round(float(np.mean(bag_rounds[c])))), 1)
+            m.fit(Xl, y, w, n_rounds=n_rounds, deadline=deadline_for(refit_w))
+            self.models_[c] = m
+        refit_seconds = time.perf_counter() - t_refit
+
+        loss = self._loss()
+        self.oof_ = oof
+        self.fit_info_ = {
+            "cv": cv_desc,
+            "n_rows": int(n),
+            "n_features": int(p),
+            "n_groups": int(len(np.unique(groups))),
+            "n_layers_fitted": n_layers,
+            "oof_loss": {c: loss(y, oof[c], w) for c in names},
+            "oof_loss_ensemble": loss(y, ens_oof, w),
+            "loss": "weighted_logloss" if self.task_kind == "classify" else "weighted_mse",
+            "bag_rounds": bag_rounds,
+            "bag_fits_stopped_by_time": stopped_by_time,
+            "refit_rounds": {c: int(m.n_rounds_) for c, m in self.models_.items()},
+            "member_seconds": member_seconds,
+            "refit_seconds": refit_seconds,
+            "fit_seconds": time.perf_counter() - t_start,
+            "time_budget": budget,
+            "events": events,
+        }
+        return self
+
+    def _new_member(self, kind: str, idx: np.ndarray, y: np.ndarray, seed: int) -> Member:
+        cfg = self.config
+        yt = y[idx]
+        if len(yt) == 0 or np.all(yt == yt[0]):
+            kind = "constant"  # one class / one value: no library model can learn anything
+        return make_member(kind, self.task_kind, cfg["hyperparameters"].get(kind), cfg["n_threads"], seed)
+
+    # ----------------------------------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not self.models_:
+            raise RuntimeError("StackEnsemble is not fitted: call fit() or load a saved model")
+
+    def layer1_inputs(self, X: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+        """Stacked layer-1 refit predictions (n, n_layer1_kinds): the extra inputs of layer 2."""
+        return np.column_stack(
+            [self.models_[candidate_name(1, m)].predict(X, n_threads) for m in self.layer1_kinds_]
+        )
+
+    def predict_candidates(self, X: np.ndarray, n_threads: int | None = None, only_weighted: bool = True) -> dict[str, np.ndarray]:
+        """Refit prediction of each (layer, kind) candidate (only those with weight > 0 by default)."""
+        self._check_fitted()
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        names = [c for c in self.models_ if (self.weights_.get(c, 0) > 0 or not only_weighted)]
+        out: dict[str, np.ndarray] = {}
+        for c in names:
+            if c.startswith("L1_"):
+                out[c] = self.models_[c].predict(X, n_threads)
+        l2 = [c for c in names if c.startswith("L2_")]
+        if l2:
+            P1 = np.column_stack([out[candidate_name(1, m)] if candidate_name(1, m) in out
+                                  else self.models_[candidate_name(1, m)].predict(X, n_threads)
+                                  for m in self.layer1_kinds_])
+            X2 = np.hstack([X, P1])
+            for c in l2:
+                out[c] = self.models_[c].predict(X2, n_threads)
+        return out
+
+    def predict(self, X: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+        """Weighted ensemble of the refit models: probability of class 1, or the (transformed) target."""
+        preds = self.predict_candidates(X, n_threads)
+        out = np.zeros(len(X))
+        for c, p in preds.items():
+            out += self.weights_[c] * p
+        return out
+
+    def predict_member(self, kind: str, X: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+        """Prediction of the layer-1 refit model of one kind alone (a single bagged-then-refit member)."""
+        c = candidate_name(1, kind)
+        if c not in self.models_:
+            raise KeyError(f"no refit layer-1 model {kind!r} (fit with refit_all=True to keep every member)")
+        return self.models_[c].predict(np.ascontiguousarray(X, dtype=np.float64), n_threads)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Ensemble weights of the candidates with weight > 0 (non-negative, summing to 1)."""
+        return {c: v for c, v in self.weights_.items() if v > 0}
