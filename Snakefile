@@ -2,12 +2,15 @@
 #   snakemake --cores 2                         the default study (config/config.yaml)
 #   snakemake --cores 2 --configfile config/test.yaml
 #   snakemake --cores 2 results/default/figures/fig3.png     one target
+import os
+
 from snakemake.utils import min_version
 
 min_version("8.10")
 
 
-configfile: "config/config.yaml"
+# the working directory's config/config.yaml when there is one, else the repository's default study
+configfile: "config/config.yaml" if os.path.exists("config/config.yaml") else os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"

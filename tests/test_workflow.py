@@ -1,4 +1,5 @@
-"""The Snakemake workflow on the tiny test config: real targets, resume, config validation."""
+"""The Snakemake workflow on the tiny test config, end to end: every output, resuming after losses,
+extending the loop by changing the stop rule, the report, and config validation."""
 
 import json
 import shutil
@@ -10,14 +11,17 @@ import h5py
 import pandas as pd
 import pytest
 
+from tlspipe import columns as C
+
 REPO = Path(__file__).resolve().parents[1]
+GLASS = "tf0.092_g000"
 
 
-def run_snakemake(workdir: Path, *args, check=True):
+def run_snakemake(workdir: Path, *args, configfiles=(), check=True):
     # targets and flags first: --configfile takes several values and would swallow a target after it
     cmd = [sys.executable, "-m", "snakemake", *args, "--snakefile", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--cores", "2", "--configfile", str(REPO / "config" / "test.yaml")]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+           str(workdir), "--cores", "2", "--configfile", str(REPO / "config" / "test.yaml"), *map(str, configfiles)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     if check and r.returncode != 0:
         raise AssertionError(f"snakemake failed ({' '.join(args)}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
     return r
@@ -25,57 +29,109 @@ def run_snakemake(workdir: Path, *args, check=True):
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
+    """The whole tiny study, run once for this module."""
     wd = tmp_path_factory.mktemp("study")
     shutil.copytree(REPO / "config", wd / "config")
+    run_snakemake(wd)
     return wd
 
 
-def test_unknown_config_key_is_named(study):
-    bad = study / "bad.yaml"
+def test_unknown_config_key_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
     bad.write_text("explore:\n  n_trj: 3\n")
     r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"),
-                        "--directory", str(study), "--cores", "1", "--configfile", str(bad)],
+                        "--directory", str(tmp_path), "--cores", "1", "--configfile", str(bad)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert "n_trj" in (r.stdout + r.stderr)
     assert "config.schema.yaml" in (r.stdout + r.stderr)
 
 
-def test_dry_run_default_config(study):
+def test_dry_run_default_config(tmp_path):
     r = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                        str(study), "-n", "--cores", "2"], capture_output=True, text=True, timeout=300)
+                        str(tmp_path), "-n", "--cores", "2"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-def test_glass_to_pairs(study):
-    run_snakemake(study, "results/test/pairs/tf0.092_g000.parquet")
-    g = study / "results/test/glasses/tf0.092_g000"
+def test_glass_store_and_pairs(study):
+    g = study / f"results/test/glasses/{GLASS}"
     meta = json.loads((g / "equilibrated.json").read_text())
     assert 0.0 < meta["swap_acceptance"] < 1.0
     with h5py.File(g / "is.h5") as h:
         n_is = h["energy"].shape[0]
         assert h["positions"].shape == (n_is, 200, 3)
     assert n_is >= 2
-    df = pd.read_parquet(study / "results/test/pairs/tf0.092_g000.parquet")
+    df = pd.read_parquet(study / f"results/test/pairs/{GLASS}.parquet")
     assert len(df) > 0 and (df["delta_e"] <= 1.0).all()
     for rule in ("prepare", "explore", "pairs"):
-        assert (study / f"results/test/benchmarks/{rule}/tf0.092_g000.tsv").exists()
-        assert (study / f"results/test/logs/{rule}/tf0.092_g000.log").exists()
+        assert (study / f"results/test/benchmarks/{rule}/{GLASS}.tsv").exists()
+        assert (study / f"results/test/logs/{rule}/{GLASS}.log").exists()
 
 
-def test_explore_resumes_from_checkpoints(study):
-    """Delete the store and one trajectory checkpoint: the rerun redoes only that trajectory."""
-    g = study / "results/test/glasses/tf0.092_g000"
+def test_loop_outputs(study):
+    r = study / "results/test"
+    tls = pd.read_parquet(r / "tls.parquet")
+    for col in [*C.IDS, *C.EXACT, C.ROUND, C.PROCEDURE, C.TF, C.IS_DW, C.IS_TLS, C.PRED_DW, C.PRED_E_QS,
+                *C.feature_columns(3)]:
+        assert col in tls.columns, col
+    assert set(tls[C.PROCEDURE]) <= {"iterative", "standard", "both"}
+    loop = tls[tls[C.ROUND] >= 0]
+    assert not loop.duplicated(C.IDS).any()  # no pair computed twice by the loop
+    rounds = sorted(loop[C.ROUND].unique())
+    assert rounds == [0, 1]  # test.yaml: max_rounds 1
+    assert len(loop[loop[C.ROUND] == 0]) == 12  # k0
+    for i in rounds:
+        d = r / f"loop/round_{i}"
+        for f in ("batch.parquet", "exact.parquet", "predictions.parquet"):
+            assert (d / f).exists(), d / f
+        assert (d / "models/dw").is_dir()
+    assert (r / "baseline/exact.parquet").exists()
+    t1 = pd.read_csv(r / "tables/table1.csv")
+    assert {"tf", "tls_iterative", "calc_iterative", "tls_standard", "calc_standard"} <= set(t1.columns)
+    assert (r / "tables/table2.csv").exists()
+    for k in (3, 4, 5, 6):
+        assert (r / f"figures/fig{k}.png").stat().st_size > 1000
+        assert (r / f"figures/fig{k}.pdf").exists()
+
+
+def test_report(study):
+    run_snakemake(study, "--report", "results/test/report.html")
+    html = (study / "results/test/report.html").read_text(errors="replace")
+    assert "fig3" in html and "table1" in html
+
+
+def test_raising_max_rounds_extends_the_loop_without_redoing(study):
+    r = study / "results/test"
+    before = {p: p.stat().st_mtime_ns for p in r.glob("loop/round_*/exact/*.parquet")}
+    extra = study / "more_rounds.yaml"
+    extra.write_text("loop:\n  k0: 12\n  batch: 6\n  max_rounds: 2\n  min_train_dw: 4\n")
+    run_snakemake(study, "results/test/tls.parquet", configfiles=[extra])
+    assert (r / "loop/round_2/exact.parquet").exists()
+    for p, t in before.items():
+        assert p.stat().st_mtime_ns == t, f"{p} was recomputed"
+    tls = pd.read_parquet(r / "tls.parquet")
+    assert 2 in set(tls[C.ROUND])
+    assert not tls[tls[C.ROUND] >= 0].duplicated(C.IDS).any()
+
+
+def test_lost_outputs_are_redone_alone(study):
+    """A lost NEB chunk is recomputed, and nothing else; a lost store resumes from its trajectory checkpoints."""
+    r = study / "results/test"
+    chunks = sorted(r.glob("loop/round_0/exact/*.parquet"))
+    keep = {p: p.stat().st_mtime_ns for p in chunks[1:]}
+    chunks[0].unlink()
+    g = r / f"glasses/{GLASS}"
     ck = sorted((g / "explore_checkpoints").glob("traj_*.npz"))
-    assert len(ck) == 2
-    before = {p.name: p.stat().st_mtime_ns for p in ck}
+    ck_time = ck[0].stat().st_mtime_ns
     with h5py.File(g / "is.h5") as h:
         n_is = h["energy"].shape[0]
     (g / "is.h5").unlink()
     ck[1].unlink()
-    run_snakemake(study, str(g.relative_to(study) / "is.h5"))
-    after = {p.name: p.stat().st_mtime_ns for p in sorted((g / "explore_checkpoints").glob("traj_*.npz"))}
-    assert after[ck[0].name] == before[ck[0].name]  # not redone
-    assert ck[1].name in after
+    run_snakemake(study, f"results/test/glasses/{GLASS}/is.h5", f"results/test/loop/round_0/exact/{chunks[0].name}",
+                  "--rerun-triggers", "mtime")
+    assert chunks[0].exists()
+    for p, t in keep.items():
+        assert p.stat().st_mtime_ns == t
+    assert ck[0].stat().st_mtime_ns == ck_time  # trajectory 0 not redone
     with h5py.File(g / "is.h5") as h:
         assert h["energy"].shape[0] == n_is  # same seeds -> same IS

@@ -45,4 +45,4 @@ def _caption(name):
     )
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
-    return str(path)
+    return str(path.resolve())

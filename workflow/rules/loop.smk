@@ -5,6 +5,7 @@
 # the next round's batch comes from those predictions.  How many rounds run is decided in `loop_rounds()`
 # from the exact results and the *current* config each time Snakemake plans, so changing loop.max_rounds or
 # loop.stop_fraction and rerunning extends (or ends) the loop; nothing is frozen in a file.
+import os
 import sys
 
 import pandas as pd
@@ -95,11 +96,23 @@ checkpoint gather:
 
 
 def loop_rounds():
-    """Rounds 0..n of the loop under the current stop rule (plans the next round when it is not known)."""
+    """Rounds 0..n of the loop under the current stop rule.
+
+    Finished rounds are read directly; the first round that the stop rule asks for and that does not exist
+    yet is returned as a plain (missing) input.  Snakemake then plans it through its producers like any
+    missing file, and the jobs downstream rerun.  (Asking for it with checkpoints.gather.get() instead would
+    leave an existing tls.parquet untouched: Snakemake defers jobs whose input is an incomplete checkpoint
+    target to a second pass that never comes when nothing else needs that checkpoint.)  After that round is
+    done the next run of Snakemake, or the re-evaluation of the gather checkpoint, asks again.
+    """
     exact = []
     i = 0
     while True:
-        f = checkpoints.gather.get(stage=f"loop/round_{i}").output[0]
+        f = f"{R}/loop/round_{i}/exact.parquet"
+        if not os.path.exists(f):
+            if i == 0:
+                checkpoints.gather.get(stage="loop/round_0")  # plans round 0 from scratch
+            return list(range(i + 1))
         exact.append(pd.read_parquet(f, columns=[C.STATUS, C.E_QS]))
         stop, why = should_stop(exact, config["tls_threshold"], config["loop"]["max_rounds"],
                                 config["loop"]["stop_fraction"])

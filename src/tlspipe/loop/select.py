@@ -99,7 +99,9 @@ def should_stop(exact_by_round: list[pd.DataFrame], tls_threshold: float, max_ro
     counts = tls_per_round(exact_by_round, tls_threshold)
     total = sum(counts)
     new = counts[-1]
-    if new < stop_fraction * max(total, 1):
+    if total == 0:  # nothing found yet: keep searching until max_rounds
+        return False, f"round {i}: no TLS found yet"
+    if new < stop_fraction * total:
         return True, f"round {i} added {new} TLS, fewer than {stop_fraction:.3g} of the {total} found"
     return False, f"round {i} added {new} TLS of {total}"
 
