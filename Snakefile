@@ -22,6 +22,21 @@ include: "workflow/rules/loop.smk"
 include: "workflow/rules/figures.smk"
 
 
+# cheap bookkeeping and plotting rules run where Snakemake runs, not as cluster jobs
+localrules:
+    all,
+    batch,
+    baseline_batch,
+    gather,
+    tls_table,
+    table1,
+    table2,
+    fig3,
+    fig4,
+    fig5,
+    fig6,
+
+
 rule all:
     input:
         f"{R}/tls.parquet",
