@@ -59,6 +59,8 @@ def test_stop_rule():
     assert should_stop([_exact(5, 5)] * 5, thr, 4, 0.01)[0]  # max_rounds
     assert not should_stop([_exact(5, 5)] * 5, thr, 6, 0.01)[0]  # a larger max_rounds extends the loop
     assert should_stop([_exact(5, 5), _exact(0, 0)], thr, 4, 0.01)[0]
+    assert not should_stop([_exact(0, 5), _exact(0, 6)], thr, 4, 0.01)[0]  # none found yet: go on
+    assert should_stop([_exact(0, 5), _exact(0, 6), _exact(0, 6)], thr, 2, 0.01)[0]
 
 
 def test_baseline_filter_and_chunks():
