@@ -201,4 +201,4 @@ def test_neighbour_list_is_the_brute_force_set(n, reach):
     assert got == set(zip(ii.tolist(), jj.tolist()))
     sep = x[pi[:m]] - x[pj[:m]] - sh[:m]
     assert np.allclose(sep, d[pi[:m], pj[:m]], atol=1e-9)
-    assert np.allclose(ps[:m], s[pi[:m], pj[:m]])
+    assert np.allclose(ps[:m], 1.0 / s[pi[:m], pj[:m]] ** 2)

@@ -95,7 +95,7 @@ def _append(i, j, r2, ox, oy, oz, si, diam, img, skin, rfixed, pi, pj, ps, sh, n
         sh[npairs, 0] = -sx
         sh[npairs, 1] = -sy
         sh[npairs, 2] = -sz
-    ps[npairs] = s
+    ps[npairs] = 1.0 / (s * s)
     return npairs + 1
 
 
@@ -215,7 +215,8 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
 def build_pairs(x, diam, box, skin, cap, rfixed=0.0, reach=2):
     """Half neighbour list from a cell list (all pairs when the box holds < 3 cells a side).
 
-    Returns (pi, pj, ps, sh, n_pairs); the arrays may be longer than n_pairs.  cap: initial capacity.
+    Returns (pi, pj, ps, sh, n_pairs): pair indices i < j, 1 / sigma_ij^2, periodic shifts; the arrays may be
+    longer than n_pairs.  cap: initial capacity.
     """
     cap = max(cap, 64)
     while True:
@@ -231,7 +232,11 @@ def build_pairs(x, diam, box, skin, cap, rfixed=0.0, reach=2):
 
 @njit(cache=True, error_model="numpy")
 def energy_forces(x, box, pi, pj, ps, sh, npairs, f):
-    """Total potential energy; forces written into f (N, 3).  Uses the per-pair periodic shifts."""
+    """Total potential energy; forces written into f (N, 3).
+
+    Works in q = (r / sigma_ij)^2 with the stored 1 / sigma_ij^2, so a pair costs one division:
+    v = q^-6 + C0 + C2 q + C4 q^2 and -(dv/dr)/r = (12 q^-7 - 2 C2 - 4 C4 q) / sigma_ij^2.
+    """
     n = x.shape[0]
     for i in range(n):
         f[i, 0] = 0.0
@@ -241,20 +246,17 @@ def energy_forces(x, box, pi, pj, ps, sh, npairs, f):
     for p in range(npairs):
         i = pi[p]
         j = pj[p]
-        s = ps[p]
         dx = x[i, 0] - x[j, 0] - sh[p, 0]
         dy = x[i, 1] - x[j, 1] - sh[p, 1]
         dz = x[i, 2] - x[j, 2] - sh[p, 2]
-        r2 = dx * dx + dy * dy + dz * dz
-        s2 = s * s
-        if r2 < RC2 * s2:
-            is2 = 1.0 / s2
-            q = r2 * is2
-            u6 = 1.0 / (q * q * q)
+        is2 = ps[p]
+        q = (dx * dx + dy * dy + dz * dz) * is2
+        if q < RC2:
+            iq = 1.0 / q
+            u6 = iq * iq * iq
             u12 = u6 * u6
-            e += u12 + C0 + C2 * q + C4 * q * q
-            # -(dv/dr)/r
-            fr = 12.0 * u12 / r2 - (2.0 * C2 + 4.0 * C4 * q) * is2
+            e += u12 + C0 + q * (C2 + C4 * q)
+            fr = (12.0 * u12 * iq - 2.0 * C2 - 4.0 * C4 * q) * is2
             fx = fr * dx
             fy = fr * dy
             fz = fr * dz
@@ -276,7 +278,10 @@ def energy_only(x, pi, pj, ps, sh, npairs):
         dx = x[i, 0] - x[j, 0] - sh[p, 0]
         dy = x[i, 1] - x[j, 1] - sh[p, 1]
         dz = x[i, 2] - x[j, 2] - sh[p, 2]
-        e += pair_energy(dx * dx + dy * dy + dz * dz, ps[p])
+        q = (dx * dx + dy * dy + dz * dz) * ps[p]
+        if q < RC2:
+            u6 = 1.0 / (q * q * q)
+            e += u6 * u6 + C0 + q * (C2 + C4 * q)
     return e
 
 
