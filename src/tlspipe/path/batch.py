@@ -1,0 +1,273 @@
+"""Exact results (NEB + Schroedinger) for a table of IS pairs of one glass, resumable.
+
+``run_pairs(store_path, pairs, out_path, config)`` computes every pair (is_a, is_b) of ``pairs`` that is not
+yet in ``out_path`` and rewrites ``out_path`` atomically (temporary file + rename) after each pair, so a killed
+run loses at most the pair in progress and a rerun continues where it stopped.  A pair that fails (an end
+that is not a minimum, a band that does not converge, any exception) is a row with status
+'failed: <reason>' and never stops the batch.
+
+Output columns: columns.IDS + columns.EXACT (see :mod:`tlspipe.columns`), energies in epsilon, d the path
+length in sigma (arc length of the converged band in the 3N-dimensional space, masses 1; not the straight
+end-to-end distance of the pair features), delta_e = |V(1) - V(0)|.  hbar comes from the unit preset
+(``units``: argon hbar* = 0.0296, nip 0.0135) and e_qs_kelvin = e_qs * epsilon/k_B of that preset (argon:
+119.8 K, so the paper's TLS threshold 0.0015 epsilon is 0.18 K; whether the authors meant another epsilon
+is open, METHOD 4).  e_qs and delta0 are NaN unless the status is 'dw'.  The Parquet schema metadata holds
+the configuration and hbar (key ``tlspipe``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import __version__, model
+from .. import columns as C
+from ..store.isstore import read_positions, read_store
+from .glass import GLASS_DEFAULTS, neb_pair
+from .neb import NEB_DEFAULTS
+from .profile import PROFILE_DEFAULTS
+
+log = logging.getLogger(__name__)
+
+#: Every tunable of the exact-path calculation, with its default.  Units: epsilon, sigma, masses 1.
+DEFAULTS: dict = {
+    **NEB_DEFAULTS,
+    **PROFILE_DEFAULTS,
+    **GLASS_DEFAULTS,
+    "units": "argon",  # unit preset (model.UNIT_PRESETS) or a mapping sigma_angstrom/epsilon_kelvin/mass_amu
+    "tls_threshold": 0.0015,  # epsilon: a DW with E_qs below this is a TLS (reported in the log only)
+}
+
+_RUN_KEYS = set(DEFAULTS)
+
+
+def resolve_config(config: dict | None) -> dict:
+    """DEFAULTS updated by ``config``; unknown keys raise ValueError naming them."""
+    cfg = dict(DEFAULTS)
+    if config:
+        unknown = sorted(set(config) - _RUN_KEYS)
+        if unknown:
+            raise ValueError(f"unknown exact-path option(s) {unknown}; known: {sorted(_RUN_KEYS)}")
+        cfg.update(config)
+    model.unit_preset(cfg["units"])  # validates
+    if int(cfg["images"]) < 3:
+        raise ValueError(f"images={cfg['images']}: a band needs at least 3 images")
+    return cfg
+
+
+def _physics_options(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k in NEB_DEFAULTS or k in PROFILE_DEFAULTS or k in GLASS_DEFAULTS}
+
+
+def read_pairs_table(pairs) -> pd.DataFrame:
+    """A DataFrame, or a CSV / Parquet file, with integer columns is_a, is_b."""
+    if isinstance(pairs, pd.DataFrame):
+        df, src = pairs, "pairs table"
+    else:
+        src = str(pairs)
+        p = Path(pairs)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such pairs file")
+        df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
+    missing = [c for c in (C.IS_A, C.IS_B) if c not in df.columns]
+    if missing:
+        raise ValueError(f"{src}: column(s) {missing} missing; a pairs table needs integer columns "
+                         f"'{C.IS_A}' and '{C.IS_B}' (IS indices in the store)")
+    out = df.copy()
+    for c in (C.IS_A, C.IS_B):
+        v = pd.to_numeric(out[c], errors="coerce")
+        if v.isna().any() or not np.all(np.asarray(v) == np.round(np.asarray(v))):
+            bad = int(np.flatnonzero(v.isna() | (v != np.round(v)))[0])
+            raise ValueError(f"{src}: column '{c}' must hold integer IS indices (row {bad}: {df[c].iloc[bad]!r})")
+        out[c] = v.astype(np.int64)
+    return out
+
+
+def _row_key(a, b):
+    return (int(a), int(b))
+
+
+def _atomic_write(df: pd.DataFrame, path: Path, meta: dict):
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    md = dict(table.schema.metadata or {})
+    md[b"tlspipe"] = json.dumps(meta, default=str).encode()
+    table = table.replace_schema_metadata(md)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _empty_results() -> pd.DataFrame:
+    cols = {c: pd.Series(dtype="object" if c in (C.GLASS, C.STATUS) else "float64") for c in C.IDS + C.EXACT}
+    df = pd.DataFrame(cols)
+    for c in (C.IS_A, C.IS_B, C.N_ITER):
+        df[c] = df[c].astype(np.int64)
+    return df
+
+
+def write_xyz(path, band: np.ndarray, energy: np.ndarray, diameters: np.ndarray, box) -> Path:
+    """The band as an extended-XYZ trajectory (one frame per image) for OVITO / ASE.
+
+    Species "X" (no chemistry), positions unwrapped (continuous along the path), periodic cell, per-atom
+    radius = diameter / 2, per-frame energy (epsilon) and image index.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    box = np.broadcast_to(np.asarray(box, np.float64), (3,))
+    n = diameters.size
+    lattice = f"{box[0]:.10g} 0 0 0 {box[1]:.10g} 0 0 0 {box[2]:.10g}"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        for k, (x, e) in enumerate(zip(band.reshape(band.shape[0], n, 3), energy)):
+            fh.write(f"{n}\n")
+            fh.write(f'Lattice="{lattice}" Properties=species:S:1:pos:R:3:radius:R:1 pbc="T T T" '
+                     f"energy={e:.12f} image={k}\n")
+            for i in range(n):
+                fh.write(f"X {x[i, 0]:.10f} {x[i, 1]:.10f} {x[i, 2]:.10f} {0.5 * diameters[i]:.6f}\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _write_profile(h5path: Path, glass: str, a: int, b: int, res, row: dict):
+    """Append the profile of one pair to the HDF5 file (group '/{glass}/{a}_{b}', replaced if present)."""
+    h5path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        h = h5py.File(h5path, "a")
+    except OSError:  # a file damaged by a killed run: keep it aside, start a new one
+        os.replace(h5path, h5path.with_name(h5path.name + ".damaged"))
+        log.warning("%s could not be opened; moved aside to %s.damaged", h5path, h5path.name)
+        h = h5py.File(h5path, "a")
+    with h:
+        h.attrs.setdefault("format", "tlspipe-profiles")
+        name = f"{glass}/{a}_{b}"
+        if name in h:
+            del h[name]
+        g = h.create_group(name)
+        for k in (C.STATUS, C.E_QS, C.BARRIER, C.DELTA_E, C.D, C.DELTA0):
+            g.attrs[k] = row[k]
+        if res.neb is not None:
+            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(res.neb.band, axis=0), axis=1))])
+            g.create_dataset("xi_images", data=s / s[-1] if s[-1] > 0 else s)
+            g.create_dataset("energy_images", data=res.neb.energy)
+        if res.analysis is not None and res.analysis.xi.size:
+            g.create_dataset("xi", data=res.analysis.xi)
+            g.create_dataset("energy", data=res.analysis.v)
+            g.attrs["e0"] = res.analysis.e0
+            g.attrs["e1"] = res.analysis.e1
+
+
+def compute_pair(x_a, x_b, diameters, box, cfg: dict):
+    """(row dict without ids, PairResult or None) for one pair; exceptions become failed rows."""
+    preset = model.unit_preset(cfg["units"])
+    t0 = time.perf_counter()
+    row = {C.STATUS: "", C.E_QS: math.nan, C.E_QS_K: math.nan, C.BARRIER: math.nan, C.DELTA_E: math.nan,
+           C.D: math.nan, C.DELTA0: math.nan, C.N_ITER: 0, C.SECONDS: 0.0}
+    res = None
+    try:
+        res = neb_pair(x_a, x_b, diameters, box, preset.hbar, model.MASS, **_physics_options(cfg))
+        row.update({C.STATUS: res.status, C.E_QS: res.e_qs, C.E_QS_K: float(preset.to_kelvin(res.e_qs)),
+                    C.BARRIER: res.barrier, C.DELTA_E: res.delta_e, C.D: res.d, C.DELTA0: res.delta0,
+                    C.N_ITER: int(res.n_iter)})
+    except Exception as e:  # a failed pair never stops the batch
+        msg = " ".join(str(e).split())[:200]
+        row[C.STATUS] = f"failed: {type(e).__name__}: {msg}"
+        log.debug("pair failed:\n%s", traceback.format_exc())
+    row[C.SECONDS] = time.perf_counter() - t0
+    return row, res
+
+
+def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_path=None, xyz_dir=None,
+              glass: str | None = None, progress: bool = False) -> pd.DataFrame:
+    """Exact results for the pairs (DataFrame or CSV/Parquet file with is_a, is_b) of one IS store.
+
+    Pairs already in ``out_path`` are skipped (resume); the file is rewritten atomically after every pair.
+    Returns the results of all requested pairs (in the order of ``pairs``), columns IDS + EXACT.
+    profiles_path: HDF5 file that receives the profile V(xi) of every computed pair (for figures);
+    xyz_dir: directory for one extended-XYZ band per pair; glass: label (default: the store's 'glass'
+    attribute, else the store file name).
+    """
+    cfg = resolve_config(config)
+    store_path = Path(store_path)
+    store = read_store(store_path, positions=False)
+    glass = str(glass or store.attrs.get("glass") or store_path.stem)
+    df = read_pairs_table(pairs)
+    n_is = store.n_is
+    bad = df[(df[C.IS_A] < 0) | (df[C.IS_A] >= n_is) | (df[C.IS_B] < 0) | (df[C.IS_B] >= n_is)]
+    if len(bad):
+        r = bad.iloc[0]
+        raise ValueError(f"pairs: IS index out of range in row {bad.index[0]} ({int(r[C.IS_A])}, {int(r[C.IS_B])}); "
+                         f"{store_path} holds {n_is} IS (indices 0..{n_is - 1})")
+    same = df[df[C.IS_A] == df[C.IS_B]]
+    if len(same):
+        raise ValueError(f"pairs: row {same.index[0]} pairs IS {int(same.iloc[0][C.IS_A])} with itself")
+    if C.GLASS in df.columns:
+        other = set(df[C.GLASS].astype(str)) - {glass}
+        if other:
+            raise ValueError(f"pairs: rows of glass(es) {sorted(other)[:5]} given for the store of glass {glass!r} "
+                             f"({store_path}); pass one glass at a time")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    done = pd.read_parquet(out_path) if out_path.exists() else _empty_results()
+    missing = [c for c in C.IDS + C.EXACT if c not in done.columns]
+    if missing:
+        raise ValueError(f"{out_path}: existing results lack column(s) {missing}; it was not written by "
+                         "tlspipe.path.run_pairs - move it away or choose another output")
+    have = {_row_key(a, b) for a, b in zip(done[C.IS_A], done[C.IS_B])}
+    todo = []
+    for a, b in zip(df[C.IS_A], df[C.IS_B]):
+        k = _row_key(a, b)
+        if k not in have:
+            have.add(k)
+            todo.append(k)
+    meta = {"tlspipe_version": __version__, "config": cfg, "store": str(store_path), "glass": glass,
+            "hbar": model.unit_preset(cfg["units"]).hbar}
+    if todo:
+        log.info("%s: %d pairs to compute (%d already in %s)", glass, len(todo), len(df) - len(todo), out_path)
+    iterator = todo
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(todo, desc=f"neb {glass}", unit="pair")
+    new = []
+    for a, b in iterator:
+        x = read_positions(store_path, [a, b])
+        row, res = compute_pair(x[0], x[1], store.diameters, store.box, cfg)
+        row = {C.GLASS: glass, C.IS_A: a, C.IS_B: b, **row}
+        if profiles_path is not None:
+            _write_profile(Path(profiles_path), glass, a, b, res if res is not None else _NoResult(), row)
+        if xyz_dir is not None and res is not None and res.neb is not None:
+            write_xyz(Path(xyz_dir) / f"{glass}_{a}_{b}.xyz", res.neb.band, res.neb.energy, store.diameters,
+                      store.box)
+        new.append(row)
+        current = pd.concat([done, pd.DataFrame(new)], ignore_index=True) if len(done) else pd.DataFrame(new)
+        current = current[C.IDS + C.EXACT]
+        _atomic_write(current, out_path, meta)
+        log.info("%s %d-%d: %s E_qs=%.4g barrier=%.4g d=%.4g (%d it, %.2f s)", glass, a, b, row[C.STATUS],
+                 row[C.E_QS], row[C.BARRIER], row[C.D], row[C.N_ITER], row[C.SECONDS])
+    if not out_path.exists():
+        _atomic_write(_empty_results(), out_path, meta)
+    allres = pd.read_parquet(out_path)
+    key = pd.MultiIndex.from_arrays([df[C.IS_A].to_numpy(), df[C.IS_B].to_numpy()], names=[C.IS_A, C.IS_B])
+    allres = allres.set_index([C.IS_A, C.IS_B])
+    allres = allres[~allres.index.duplicated(keep="last")]
+    out = allres.reindex(key).reset_index()[C.IDS + C.EXACT]
+    n_tls = int(((out[C.STATUS] == C.STATUS_DW) & (out[C.E_QS] < cfg["tls_threshold"])).sum())
+    log.info("%s: %d pairs, %s; %d TLS (E_qs < %g epsilon)", glass, len(out),
+             out[C.STATUS].value_counts().to_dict(), n_tls, cfg["tls_threshold"])
+    return out
+
+
+class _NoResult:
+    neb = None
+    analysis = None

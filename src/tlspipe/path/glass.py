@@ -1,0 +1,182 @@
+"""NEB + Schroedinger for one pair of inherent structures of a glass, with forces from tlspipe.engine.
+
+Reduced units: energies epsilon, lengths sigma, masses 1.  The band lives in the full 3N-dimensional space;
+positions are unwrapped (the second IS is brought to the minimum image of the first, particle by particle,
+before interpolation) and the engine takes the minimum image in its force loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import model
+from ..engine import ForceField
+from .neb import NEB_DEFAULTS, NEBResult, run_neb
+from .profile import PROFILE_DEFAULTS, ProfileAnalysis, analyse_path
+
+GLASS_DEFAULTS = dict(
+    endpoint_ftol=1e-3,  # epsilon/sigma: an end with max_i |F_i| above this is not a minimum (METHOD 6)
+    remove_drift=True,  # subtract the mean displacement (a rigid translation) between the two IS
+    skin=0.3,  # sigma, Verlet skin of the per-image neighbour lists
+    active=False,  # first relax a band of the moving particles only, then finish on the full band
+    active_disp=1e-3,  # sigma: particles displaced more than this between the ends are mobile
+    active_shell=1.0,  # sigma: ... and all particles within this distance of a mobile one
+    early_not_dw=True,  # stop a band early once images lie well below both ends (see neb_pair)
+    early_min_iter=100,  # ... not before this many iterations
+    early_margin=1e-3,  # epsilon: ... by more than this, at two checks 50 iterations apart
+)
+
+
+def unwrap_to(x_b: np.ndarray, x_a: np.ndarray, box) -> np.ndarray:
+    """x_b moved particle by particle to the periodic image nearest to x_a (minimum-image displacements)."""
+    box = np.broadcast_to(np.asarray(box, np.float64), (3,))
+    dx = np.asarray(x_b, np.float64) - np.asarray(x_a, np.float64)
+    dx -= box * np.rint(dx / box)
+    return np.asarray(x_a, np.float64) + dx
+
+
+def max_particle_force(f: np.ndarray) -> float:
+    """max_i |F_i| of forces (N, 3)."""
+    return float(np.sqrt(np.max(np.sum(np.asarray(f) ** 2, axis=1))))
+
+
+class FullBand:
+    """Energies and forces of K images of the full system, one ForceField (own Verlet list) per image."""
+
+    def __init__(self, diameters, box, n_interior: int, skin: float = 0.3):
+        self.n = len(diameters)
+        self.ffs = [ForceField(diameters, box, skin=skin) for _ in range(n_interior)]
+        self.n_calls = 0
+
+    def __call__(self, X):
+        K = X.shape[0]
+        E = np.empty(K)
+        F = np.empty_like(X)
+        for k in range(K):
+            try:
+                e, f = self.ffs[k].energy_forces(X[k].reshape(self.n, 3))
+            except ValueError:  # non-finite energy: reported as a diverged band by run_neb
+                E[k] = np.nan
+                F[k] = np.nan
+                continue
+            E[k] = e
+            F[k] = f.ravel()
+        self.n_calls += K
+        return E, F
+
+
+@dataclass
+class PairResult:
+    status: str
+    e_qs: float = math.nan  # epsilon
+    barrier: float = math.nan  # epsilon
+    delta_e: float = math.nan  # |V(1) - V(0)|, epsilon
+    d: float = math.nan  # path length, sigma
+    delta0: float = math.nan  # epsilon
+    n_iter: int = 0
+    seconds: float = 0.0
+    neb: NEBResult | None = None
+    analysis: ProfileAnalysis | None = None
+    info: dict = field(default_factory=dict)
+
+
+def split_options(config: dict | None):
+    """Split a flat option dict into (neb, profile, glass) option dicts; unknown keys raise TypeError."""
+    config = dict(config or {})
+    neb = {k: config.pop(k) for k in list(config) if k in NEB_DEFAULTS}
+    prof = {k: config.pop(k) for k in list(config) if k in PROFILE_DEFAULTS}
+    gl = {k: config.pop(k) for k in list(config) if k in GLASS_DEFAULTS}
+    return neb, prof, gl, config
+
+
+class EarlyNotDW:
+    """Stop rule for bands that cannot become a double well.
+
+    Relaxing a band lowers the energies of its images, so once interior images lie below *both* ends by
+    more than ``margin`` (epsilon) at two checks ``every`` iterations apart (and not before ``min_iter``),
+    the minimum energy path has an intermediate minimum: the pair is not a double well, and converging the
+    band further (often thousands of iterations for such long, multi-well paths) would not change that.
+    """
+
+    def __init__(self, min_iter: int = 100, margin: float = 1e-3, every: int = 50):
+        self.min_iter, self.margin, self.every = int(min_iter), float(margin), int(every)
+        self.hits = 0
+
+    def __call__(self, it, X, E, fmax):
+        if it < self.min_iter or it % self.every:
+            return None
+        below = E[1:-1].min() < min(E[0], E[-1]) - self.margin
+        self.hits = self.hits + 1 if below else 0
+        return "early not_dw" if self.hits >= 2 else None
+
+
+def neb_pair(x_a, x_b, diameters, box, hbar: float, mass: float = model.MASS, **options) -> PairResult:
+    """Minimum energy path, double-well test, E_qs, barrier, Delta0 for IS x_a -> x_b (each (N, 3)).
+
+    options: keys of NEB_DEFAULTS, PROFILE_DEFAULTS and GLASS_DEFAULTS.  Never raises for a physical
+    failure: the result's status is then 'failed: <reason>'.  A band stopped by :class:`EarlyNotDW` gives
+    status 'not_dw' with barrier and d NaN (they would come from an unconverged band); so does a band that
+    did not converge ('failed: NEB not converged').
+    """
+    t0 = time.perf_counter()
+    neb_opt, prof_opt, gl_opt, rest = split_options(options)
+    if rest:
+        raise TypeError(f"unknown options {sorted(rest)}")
+    g = dict(GLASS_DEFAULTS)
+    g.update(gl_opt)
+    diam = np.ascontiguousarray(diameters, np.float64)
+    n = diam.size
+    box = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
+    x_a = np.array(x_a, np.float64).reshape(n, 3)
+    x_b = unwrap_to(np.asarray(x_b, np.float64).reshape(n, 3), x_a, box)
+    if g["remove_drift"]:  # same centre of mass at both ends (required by the translation-free band)
+        x_b -= np.mean(x_b - x_a, axis=0)
+    ff = ForceField(diam, box, skin=g["skin"])
+    e_a, f_a = ff.energy_forces(x_a)
+    e_b, f_b = ff.energy_forces(x_b)
+    fa, fb = max_particle_force(f_a), max_particle_force(f_b)
+    info = {"endpoint_max_force": (fa, fb)}
+    if max(fa, fb) > g["endpoint_ftol"]:
+        return PairResult("failed: endpoint not a minimum", delta_e=abs(e_b - e_a),
+                          seconds=time.perf_counter() - t0, info=info)
+    if np.max(np.abs(x_b - x_a)) == 0.0:
+        return PairResult("failed: identical endpoints", seconds=time.perf_counter() - t0, info=info)
+    m = int(neb_opt.get("images", NEB_DEFAULTS["images"]))
+    band0 = None
+    n_iter = 0
+    climb_only = False
+    if g["active"]:
+        from .active import active_neb
+
+        band0, act_info = active_neb(x_a, x_b, diam, box, e_a, e_b, g, neb_opt)
+        info.update(act_info)
+        n_iter += act_info.get("active_iter", 0)
+        climb_only = band0 is not None and bool(act_info.get("active_converged"))
+    full = FullBand(diam, box, m - 2, skin=g["skin"])
+    stop = EarlyNotDW(g["early_min_iter"], g["early_margin"]) if g["early_not_dw"] else None
+    res = run_neb(x_a.ravel(), x_b.ravel(), full, e_a, e_b, atom_dim=3, band=band0, climb_only=climb_only,
+                  remove_translation=True, stop_check=stop, **neb_opt)
+    n_iter += res.n_iter
+    info["full_iter"] = res.n_iter
+    info["neb_seconds"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    out = PairResult("", neb=res, n_iter=n_iter, info=info)
+    if res.reason == "early not_dw":
+        out.status = "not_dw"
+        out.delta_e = abs(e_b - e_a)
+        info["early_stop"] = True
+    elif not res.converged:  # barrier and d of an unconverged band would mislead: left NaN
+        out.status = f"failed: NEB {res.reason or 'not converged'}"
+        out.delta_e = abs(e_b - e_a)
+    else:
+        ana = analyse_path(res.band, res.energy, lambda r: ff.energy(r.reshape(n, 3)), hbar, mass, **prof_opt)
+        out.analysis = ana
+        out.status = ana.status
+        out.e_qs, out.barrier, out.delta_e, out.d, out.delta0 = ana.e_qs, ana.barrier, ana.delta_e, ana.d, ana.delta0
+    info["analysis_seconds"] = time.perf_counter() - t1
+    out.seconds = time.perf_counter() - t0
+    return out

@@ -1,0 +1,627 @@
+"""Minimum energy paths between two minima: string method (default) or nudged elastic band (NEB), with a
+climbing image, relaxed by L-BFGS (default), quick-min, FIRE or steepest descent over the whole band.
+
+Generic: the band is an array of images (M, D) (D = 3N for a glass, D = 2 for a model surface), and the
+forces come from a callable ``band_energy_forces(X) -> (E (K,), F (K, D))`` over K interior images.
+All masses are 1, so distances are plain Euclidean in the D-dimensional space.
+
+Method (Henkelman & Jonsson, J. Chem. Phys. 113, 9978 (2000); Henkelman, Uberuaga & Jonsson, ibid. 9901;
+E, Ren & Vanden-Eijnden, J. Chem. Phys. 126, 164103 (2007)):
+
+* tangent: the upwind ("improved") tangent, energy-weighted at extrema.  Fallbacks when it degenerates
+  (images on top of each other, equal energies): the bisector of the two unit segment vectors, then the
+  end-to-end chord.  A band therefore never divides 0/0.
+* force on an image: F_perp = F - (F . tau) tau; the climbing image (the highest interior image when the
+  climbing stage starts, then kept) gets F - 2 (F . tau) tau.
+* method 'string' (default): no springs; after every step the images are redistributed to equal arc length
+  along the polygon (separately on each side of the climbing image).  This is the remedy for short,
+  TLS-like paths (METHOD 6): the images cannot collapse onto an end whatever the path length.
+* method 'neb': springs kappa (|R_{i+1} - R_i| - |R_i - R_{i-1}|) tau, with kappa scaled to the straight
+  end-to-end distance d0 so that kappa d0^2 stays constant (the scale-invariant choice):
+  kappa_eff = kappa * clip((spring_ref_length / d0)^2, 1, spring_max / kappa).
+* tolerance scaled to the path: tol_eff = tol * min(1, d0 / tol_ref_length), so the residual force times
+  the path length (an energy) stays below tol * tol_ref_length.  Convergence: the largest per-particle
+  norm of the band force over all interior images (``atom_dim`` coordinates per particle) below tol_eff,
+  first without and then (``climb``) with the climbing image.
+* optimisers.  The projected force is not the gradient of anything and its Jacobian is not symmetric;
+  second-order dynamics (FIRE, global) amplifies the non-normal part and a glass band of a short pair drifts
+  instead of converging, while first-order schemes do not.  Default: global L-BFGS (no line search, step
+  capped at ``max_move`` per particle, memory cleared on a non-descent direction), which needs ~5x fewer
+  iterations than quick-min (per-image velocity projection) or steepest descent.  FIRE 2.0 is kept for
+  comparison.
+* periodic systems: ``remove_translation`` removes the mean force of every image (a rigid translation of
+  one image costs no energy).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+NEB_DEFAULTS = dict(
+    images=40,  # images including both ends
+    method="string",  # 'string': equal-arc-length reparametrisation, no springs; 'neb': springs
+    spring=1.0,  # kappa, epsilon / sigma^2 (the paper's value; method 'neb' only)
+    spring_ref_length=1.0,  # sigma: kappa_eff = kappa * clip((ref / d0)^2, 1, spring_max / kappa)
+    spring_max=100.0,  # epsilon / sigma^2
+    tol=1e-4,  # epsilon / sigma: largest per-particle NEB force at convergence (scaled below)
+    tol_ref_length=1.0,  # sigma: tol_eff = tol * min(1, d0 / tol_ref_length)
+    max_iter=5000,  # iterations, both stages together
+    optimiser="lbfgs",  # 'lbfgs' (global), 'quickmin' (per image), 'fire' (global FIRE 2.0), 'sd'
+    lbfgs_memory=10,
+    lbfgs_h0=0.005,  # sigma^2/epsilon: first (gradient) step length per unit force; < 2 / max curvature
+    climb=True,  # climbing-image stage after the plain band converged
+    dt=0.02,  # initial (fire) or fixed (quickmin, sd: use <= 0.005 for a glass) time step
+    dt_max=0.05,  # fire only
+    dt_min=1e-5,
+    n_delay=5,
+    f_inc=1.1,
+    f_dec=0.5,
+    alpha0=0.1,
+    f_alpha=0.99,
+    max_move=0.05,  # sigma per particle per step
+)
+
+
+@njit(cache=True, error_model="numpy")
+def neb_forces(X, E, F, kappa, climb_index, atom_dim, remove_translation, tau, fneb):
+    """NEB force on the interior images (rows 1..M-2) of X (M, D), energies E (M,), true forces F (M, D).
+
+    Writes the unit tangents into tau and the NEB forces into fneb (rows 0 and M-1 are zeroed).
+    climb_index: index of the climbing image, or -1.  remove_translation: subtract the mean force per
+    Cartesian component from each image (periodic systems: a rigid translation of one image costs no
+    energy, and spring forces along tangents would otherwise make the images drift apart).
+    Returns the largest per-particle force norm.
+    """
+    M, D = X.shape
+    fmax2 = 0.0
+    for d in range(D):
+        fneb[0, d] = 0.0
+        fneb[M - 1, d] = 0.0
+        tau[0, d] = 0.0
+        tau[M - 1, d] = 0.0
+    chord2 = 0.0
+    for d in range(D):
+        c = X[M - 1, d] - X[0, d]
+        chord2 += c * c
+    for i in range(1, M - 1):
+        lp2 = 0.0
+        lm2 = 0.0
+        for d in range(D):
+            a = X[i + 1, d] - X[i, d]
+            b = X[i, d] - X[i - 1, d]
+            lp2 += a * a
+            lm2 += b * b
+        lp = math.sqrt(lp2)
+        lm = math.sqrt(lm2)
+        ep = E[i + 1]
+        e0 = E[i]
+        em = E[i - 1]
+        if ep > e0 and e0 > em:
+            wp, wm = 1.0, 0.0
+        elif ep < e0 and e0 < em:
+            wp, wm = 0.0, 1.0
+        else:
+            dmax = max(abs(ep - e0), abs(em - e0))
+            dmin = min(abs(ep - e0), abs(em - e0))
+            if ep > em:
+                wp, wm = dmax, dmin
+            else:
+                wp, wm = dmin, dmax
+        nt2 = 0.0
+        for d in range(D):
+            t = wp * (X[i + 1, d] - X[i, d]) + wm * (X[i, d] - X[i - 1, d])
+            tau[i, d] = t
+            nt2 += t * t
+        scale = (wp + wm) * (lp + lm)
+        if not (nt2 > (1e-10 * scale) ** 2) or scale == 0.0:
+            # fallback 1: bisector of the unit segment vectors (zero-length segments dropped)
+            nt2 = 0.0
+            ip = 1.0 / lp if lp > 0.0 else 0.0
+            im = 1.0 / lm if lm > 0.0 else 0.0
+            for d in range(D):
+                t = ip * (X[i + 1, d] - X[i, d]) + im * (X[i, d] - X[i - 1, d])
+                tau[i, d] = t
+                nt2 += t * t
+            if not (nt2 > 1e-20):
+                # fallback 2: end-to-end chord
+                nt2 = chord2
+                for d in range(D):
+                    tau[i, d] = X[M - 1, d] - X[0, d]
+        inv = 1.0 / math.sqrt(nt2)
+        fpar = 0.0
+        for d in range(D):
+            tau[i, d] *= inv
+            fpar += F[i, d] * tau[i, d]
+        if i == climb_index:
+            for d in range(D):
+                fneb[i, d] = F[i, d] - 2.0 * fpar * tau[i, d]
+        else:
+            fs = kappa * (lp - lm)
+            for d in range(D):
+                fneb[i, d] = F[i, d] + (fs - fpar) * tau[i, d]
+        n_at = D // atom_dim
+        if remove_translation:
+            for k in range(atom_dim):
+                m = 0.0
+                for p in range(n_at):
+                    m += fneb[i, p * atom_dim + k]
+                m /= n_at
+                for p in range(n_at):
+                    fneb[i, p * atom_dim + k] -= m
+        for p in range(n_at):
+            a2 = 0.0
+            for k in range(atom_dim):
+                v = fneb[i, p * atom_dim + k]
+                a2 += v * v
+            if a2 > fmax2:
+                fmax2 = a2
+    return math.sqrt(fmax2)
+
+
+@njit(cache=True, error_model="numpy")
+def fire_update(X, V, Fn, state, params, atom_dim):
+    """One FIRE 2.0 step on the interior images (rows 1..M-2) of X, velocities V, NEB forces Fn.
+
+    state = [dt, alpha, n_pos, step] (updated in place); params = [dt_max, dt_min, n_delay, f_inc, f_dec,
+    alpha0, f_alpha, max_move].
+    """
+    M, D = X.shape
+    dt, alpha, n_pos, step = state[0], state[1], state[2], state[3]
+    dt_max, dt_min, n_delay, f_inc, f_dec, alpha0, f_alpha, max_move = (
+        params[0], params[1], params[2], params[3], params[4], params[5], params[6], params[7])
+    p = 0.0
+    for i in range(1, M - 1):
+        for d in range(D):
+            p += Fn[i, d] * V[i, d]
+    if p > 0.0:
+        n_pos += 1
+        if n_pos > n_delay:
+            dt = min(dt * f_inc, dt_max)
+            alpha *= f_alpha
+    else:
+        n_pos = 0
+        if step >= n_delay:
+            if dt * f_dec >= dt_min:
+                dt *= f_dec
+            alpha = alpha0
+        for i in range(1, M - 1):
+            for d in range(D):
+                X[i, d] -= 0.5 * dt * V[i, d]
+                V[i, d] = 0.0
+    vv = 0.0
+    ff = 0.0
+    for i in range(1, M - 1):
+        for d in range(D):
+            V[i, d] += dt * Fn[i, d]
+            vv += V[i, d] * V[i, d]
+            ff += Fn[i, d] * Fn[i, d]
+    if ff > 0.0:
+        s = alpha * math.sqrt(vv / ff)
+        for i in range(1, M - 1):
+            for d in range(D):
+                V[i, d] = (1.0 - alpha) * V[i, d] + s * Fn[i, d]
+    vmax2 = 0.0
+    for i in range(1, M - 1):
+        for p_ in range(D // atom_dim):
+            a2 = 0.0
+            for k in range(atom_dim):
+                v = V[i, p_ * atom_dim + k]
+                a2 += v * v
+            if a2 > vmax2:
+                vmax2 = a2
+    h = dt
+    if dt * math.sqrt(vmax2) > max_move:
+        h = max_move / math.sqrt(vmax2)
+    for i in range(1, M - 1):
+        for d in range(D):
+            X[i, d] += h * V[i, d]
+    state[0] = dt
+    state[1] = alpha
+    state[2] = n_pos
+    state[3] = step + 1
+
+
+@njit(cache=True, error_model="numpy")
+def quickmin_update(X, V, Fn, dt, max_move, atom_dim):
+    """One quick-min step per image: keep only the velocity component along the image's own force
+    (zero if it points uphill), then a semi-implicit Euler step of length <= max_move per particle."""
+    M, D = X.shape
+    vmax2 = 0.0
+    for i in range(1, M - 1):
+        p = 0.0
+        ff = 0.0
+        for d in range(D):
+            p += Fn[i, d] * V[i, d]
+            ff += Fn[i, d] * Fn[i, d]
+        c = p / ff if (p > 0.0 and ff > 0.0) else 0.0
+        for d in range(D):
+            V[i, d] = c * Fn[i, d] + dt * Fn[i, d]
+        for q in range(D // atom_dim):
+            a2 = 0.0
+            for k in range(atom_dim):
+                v = V[i, q * atom_dim + k]
+                a2 += v * v
+            if a2 > vmax2:
+                vmax2 = a2
+    h = dt
+    if dt * math.sqrt(vmax2) > max_move:
+        h = max_move / math.sqrt(vmax2)
+    for i in range(1, M - 1):
+        for d in range(D):
+            X[i, d] += h * V[i, d]
+
+
+_FM = {"reassoc", "contract"}  # lets reductions vectorise; keeps NaN/inf semantics
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _dot(a, b):
+    t = 0.0
+    for i in range(a.size):
+        t += a[i] * b[i]
+    return t
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def lbfgs_direction(g, S, Y, rho, count, head, gamma, d):
+    """d = -H g by the two-loop recursion over the ``count`` newest pairs of the ring buffer (S, Y, rho);
+    the newest pair sits at index head - 1.  gamma: scale of the initial inverse Hessian.  Each pass over
+    memory fuses the update with the next dot product."""
+    m = S.shape[0]
+    n = g.size
+    alpha = np.empty(max(count, 1))
+    for i in range(n):
+        d[i] = g[i]
+    if count > 0:
+        k = (head - 1) % m
+        a = rho[k] * _dot(S[k], d)
+        for j in range(count):
+            k = (head - 1 - j) % m
+            alpha[j] = a
+            if j + 1 < count:
+                kn = (head - 2 - j) % m
+                t = 0.0
+                for i in range(n):
+                    d[i] -= a * Y[k, i]
+                    t += S[kn, i] * d[i]
+                a = rho[kn] * t
+            else:
+                for i in range(n):
+                    d[i] -= a * Y[k, i]
+    for i in range(n):
+        d[i] *= gamma
+    if count > 0:
+        k = (head - count) % m
+        b = rho[k] * _dot(Y[k], d)
+        for j in range(count - 1, -1, -1):
+            k = (head - 1 - j) % m
+            c = alpha[j] - b
+            if j > 0:
+                kn = (head - j) % m
+                t = 0.0
+                for i in range(n):
+                    d[i] += c * S[k, i]
+                    t += Y[kn, i] * d[i]
+                b = rho[kn] * t
+            else:
+                for i in range(n):
+                    d[i] += c * S[k, i]
+    for i in range(n):
+        d[i] = -d[i]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def lbfgs_pair(x, g, x_prev, g_prev, s, y):
+    """s = x - x_prev, y = g - g_prev (stored in single precision); returns s . y."""
+    sy = 0.0
+    for i in range(x.size):
+        a = x[i] - x_prev[i]
+        b = g[i] - g_prev[i]
+        s[i] = a
+        y[i] = b
+        sy += a * b
+    return sy
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def lbfgs_finish(X, d, g, x_prev, g_prev, h0, max_move, atom_dim):
+    """Descent check (falls back to -h0 g, returns True then), step cap, x_prev/g_prev update, X += d."""
+    M, D = X.shape
+    dg = 0.0
+    for i in range(d.size):
+        dg += d[i] * g[i]
+    reset = not (dg < 0.0)
+    if reset:
+        for i in range(d.size):
+            d[i] = -h0 * g[i]
+    per = 0.0
+    for p in range(d.size // atom_dim):
+        a = 0.0
+        for k in range(atom_dim):
+            v = d[p * atom_dim + k]
+            a += v * v
+        if a > per:
+            per = a
+    per = math.sqrt(per)
+    c = max_move / per if per > max_move else 1.0
+    for i in range(1, M - 1):
+        for j in range(D):
+            q = (i - 1) * D + j
+            x_prev[q] = X[i, j]
+            g_prev[q] = g[q]
+            X[i, j] += c * d[q]
+    return reset
+
+
+@njit(cache=True, error_model="numpy")
+def max_atom_norm(v, atom_dim):
+    """Largest norm of consecutive blocks of atom_dim entries of the flat vector v."""
+    m = 0.0
+    for p in range(v.size // atom_dim):
+        a = 0.0
+        for k in range(atom_dim):
+            x = v[p * atom_dim + k]
+            a += x * x
+        if a > m:
+            m = a
+    return math.sqrt(m)
+
+
+class LBFGS:
+    """Limited-memory BFGS steps on the concatenated interior images, driven by the NEB force.
+
+    There is no objective function for a band, so there is no line search: the step is the L-BFGS
+    direction, scaled down so that no particle moves more than max_move; a curvature pair with s.y <= 0 is
+    skipped, and the memory is cleared when the direction is not a descent direction for the current
+    force or the force grew tenfold over the best seen.  The two-loop recursion is compiled (no BLAS).
+    """
+
+    def __init__(self, n: int, memory: int = 10, h0: float = 0.005, max_move: float = 0.05, atom_dim: int = 3):
+        self.m = max(int(memory), 1)
+        self.h0 = float(h0)
+        self.max_move = float(max_move)
+        self.atom_dim = atom_dim
+        self.S = np.zeros((self.m, n), np.float32)  # single precision halves the memory traffic
+        self.Y = np.zeros((self.m, n), np.float32)
+        self.rho = np.zeros(self.m)
+        self.count = 0
+        self.head = 0
+        self.x_prev = np.zeros(n)
+        self.g_prev = np.zeros(n)
+        self.have_prev = False
+        self.d = np.zeros(n)
+        self.g = np.zeros(n)
+        self.best = math.inf
+        self.n_resets = 0
+
+    def reset(self):
+        self.count = 0
+        self.head = 0
+        self.have_prev = False
+        self.n_resets += 1
+
+    def step(self, X, Fn, fmax):
+        x = X[1:-1].ravel()  # where the force was evaluated (after any reparametrisation)
+        g = np.negative(Fn[1:-1].ravel(), out=self.g)
+        if fmax > 10.0 * self.best:
+            self.reset()
+        self.best = min(self.best, fmax)
+        if self.have_prev:
+            k = self.head
+            sy = lbfgs_pair(x, g, self.x_prev, self.g_prev, self.S[k], self.Y[k])
+            if sy > 1e-300:
+                self.rho[k] = 1.0 / sy
+                self.head = (self.head + 1) % self.m
+                self.count = min(self.count + 1, self.m)
+        if self.count:
+            k = (self.head - 1) % self.m
+            gamma = 1.0 / (self.rho[k] * _dot(self.Y[k], self.Y[k]))
+        else:
+            gamma = self.h0
+        d = self.d
+        lbfgs_direction(g, self.S, self.Y, self.rho, self.count, self.head, gamma, d)
+        # not a descent direction: a gradient step instead, and the memory is cleared
+        if lbfgs_finish(X, d, g, self.x_prev, self.g_prev, self.h0, self.max_move, self.atom_dim):
+            self.count = 0
+            self.head = 0
+            self.n_resets += 1
+        self.have_prev = True
+
+
+@njit(cache=True, error_model="numpy")
+def reparametrise(X, lo, hi):
+    """Move images lo+1..hi-1 of X (M, D) to equal arc length along the polygon through X[lo..hi]
+    (linear interpolation; X[lo] and X[hi] stay)."""
+    n = hi - lo
+    if n < 2:
+        return
+    D = X.shape[1]
+    s = np.zeros(n + 1)
+    for k in range(n):
+        a = 0.0
+        for d in range(D):
+            v = X[lo + k + 1, d] - X[lo + k, d]
+            a += v * v
+        s[k + 1] = s[k] + math.sqrt(a)
+    L = s[n]
+    if not (L > 0.0):
+        return
+    new = np.empty((n - 1, D))
+    j = 0
+    for k in range(1, n):
+        target = L * k / n
+        while j < n - 1 and s[j + 1] < target:
+            j += 1
+        seg = s[j + 1] - s[j]
+        w = (target - s[j]) / seg if seg > 0.0 else 0.0
+        for d in range(D):
+            new[k - 1, d] = (1.0 - w) * X[lo + j, d] + w * X[lo + j + 1, d]
+    for k in range(1, n):
+        for d in range(D):
+            X[lo + k, d] = new[k - 1, d]
+
+
+@njit(cache=True, error_model="numpy")
+def project_velocities(V, tau, climb_index):
+    """Remove the tangential velocity of every interior image except the climbing one."""
+    M, D = V.shape
+    for i in range(1, M - 1):
+        if i == climb_index:
+            continue
+        p = 0.0
+        for d in range(D):
+            p += V[i, d] * tau[i, d]
+        for d in range(D):
+            V[i, d] -= p * tau[i, d]
+
+
+@dataclass
+class NEBResult:
+    band: np.ndarray  # (M, D) images, ends included
+    energy: np.ndarray  # (M,)
+    converged: bool
+    n_iter: int
+    max_force: float  # final largest per-particle NEB force
+    tol: float  # tolerance actually used
+    spring: float  # spring constant actually used
+    climb_index: int  # -1 without climbing image
+    seconds: float
+    reason: str = ""
+    history: list = field(default_factory=list)  # (iteration, max_force) every 50 iterations
+
+
+def interpolate(x_a: np.ndarray, x_b: np.ndarray, n_images: int) -> np.ndarray:
+    """Linear interpolation (n_images, D) between two flattened configurations (ends included)."""
+    t = np.linspace(0.0, 1.0, n_images)[:, None]
+    return (1.0 - t) * x_a[None, :] + t * x_b[None, :]
+
+
+def effective_spring(d0: float, spring: float, ref_length: float, spring_max: float) -> float:
+    """kappa_eff = kappa * clip((ref_length / d0)^2, 1, spring_max / kappa) (epsilon / sigma^2)."""
+    if d0 <= 0:
+        return spring
+    return float(spring * np.clip((ref_length / d0) ** 2, 1.0, max(spring_max / spring, 1.0)))
+
+
+def effective_tol(d0: float, tol: float, ref_length: float) -> float:
+    """tol_eff = tol * min(1, d0 / ref_length) (epsilon / sigma)."""
+    return float(tol * min(1.0, d0 / ref_length)) if ref_length > 0 else float(tol)
+
+
+def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int = 3, band=None,
+            callback=None, d_scale: float | None = None, climb_only: bool = False,
+            remove_translation: bool = False, stop_check=None, **options) -> NEBResult:
+    """Relax a band between the fixed end points x_a, x_b (flattened, length D) to the minimum energy path.
+
+    band_energy_forces(X) -> (E, F) for the interior images X (K, D); e_a, e_b: end energies.
+    band: optional initial band (M, D) (default: linear interpolation with ``images`` images).
+    d_scale: length used to scale the spring and the tolerance (default: |x_b - x_a|).
+    climb_only: skip the plain stage (for a band that is already converged with a climbing image).
+    stop_check(it, X, E, fmax) -> str or None: called every iteration; a string stops the band
+    (not converged) with that reason.
+    remove_translation: keep each image's centre of mass fixed (translation-invariant periodic systems;
+    the end points should then have the same centre of mass).
+    options: keys of NEB_DEFAULTS.  A band that does not converge within max_iter is returned with
+    converged=False; one whose energies or forces become non-finite stops with reason 'diverged'.
+    """
+    opt = dict(NEB_DEFAULTS)
+    unknown = set(options) - set(opt)
+    if unknown:
+        raise TypeError(f"unknown NEB options {sorted(unknown)}; known: {sorted(opt)}")
+    opt.update(options)
+    t0 = time.perf_counter()
+    x_a = np.asarray(x_a, dtype=np.float64).ravel()
+    x_b = np.asarray(x_b, dtype=np.float64).ravel()
+    if x_a.shape != x_b.shape:
+        raise ValueError(f"end points differ in shape: {x_a.shape} vs {x_b.shape}")
+    if x_a.size % atom_dim:
+        raise ValueError(f"dimension {x_a.size} is not a multiple of atom_dim={atom_dim}")
+    M = int(opt["images"]) if band is None else band.shape[0]
+    if M < 3:
+        raise ValueError(f"a band needs at least 3 images, got {M}")
+    X = interpolate(x_a, x_b, M) if band is None else np.array(band, dtype=np.float64).reshape(M, -1)
+    X[0], X[-1] = x_a, x_b
+    d0 = float(np.linalg.norm(x_b - x_a)) if d_scale is None else float(d_scale)
+    if d0 == 0.0:
+        raise ValueError("the two end points coincide")
+    if opt["method"] not in ("string", "neb"):
+        raise ValueError(f"unknown NEB method {opt['method']!r}; use 'string' or 'neb'")
+    string = opt["method"] == "string"
+    kappa = 0.0 if string else effective_spring(d0, opt["spring"], opt["spring_ref_length"], opt["spring_max"])
+    tol = effective_tol(d0, opt["tol"], opt["tol_ref_length"])
+    E = np.empty(M)
+    E[0], E[-1] = e_a, e_b
+    F = np.zeros_like(X)
+    V = np.zeros_like(X)
+    tau = np.zeros_like(X)
+    fneb = np.zeros_like(X)
+    params = np.array([opt["dt_max"], opt["dt_min"], opt["n_delay"], opt["f_inc"], opt["f_dec"],
+                       opt["alpha0"], opt["f_alpha"], opt["max_move"]], dtype=np.float64)
+    stages = [False, True] if opt["climb"] else [False]
+    if climb_only and opt["climb"]:
+        stages = [True]
+    it = 0
+    history = []
+    fmax = math.inf
+    climb_index = -1
+    reason = ""
+    converged = False
+    if opt["optimiser"] not in ("lbfgs", "fire", "quickmin", "sd"):
+        raise ValueError(f"unknown optimiser {opt['optimiser']!r}; use 'lbfgs', 'quickmin', 'fire' or 'sd'")
+    for climb in stages:
+        lbfgs = LBFGS(X[1:-1].size, opt["lbfgs_memory"], opt["lbfgs_h0"], opt["max_move"], atom_dim)
+        state = np.array([opt["dt"], opt["alpha0"], 0.0, 0.0])
+        V[:] = 0.0
+        converged = False
+        while True:
+            e_int, f_int = band_energy_forces(X[1:-1])
+            E[1:-1] = e_int
+            F[1:-1] = f_int
+            if not (np.all(np.isfinite(E)) and np.all(np.isfinite(F[1:-1]))):
+                reason = "diverged"
+                break
+            if not climb:
+                climb_index = -1
+            elif climb_index < 0:  # chosen once per climbing stage: switching would reshuffle the string
+                climb_index = int(np.argmax(E[1:-1])) + 1
+            fmax = neb_forces(X, E, F, kappa, climb_index, atom_dim, bool(remove_translation), tau, fneb)
+            if it % 50 == 0:
+                history.append((it, fmax))
+            if callback is not None:
+                callback(it, X, E, fmax)
+            if fmax < tol:
+                converged = True
+                break
+            if stop_check is not None:
+                why = stop_check(it, X, E, fmax)
+                if why:
+                    reason = why
+                    break
+            if it >= opt["max_iter"]:
+                reason = "not converged"
+                break
+            if opt["optimiser"] == "fire":
+                fire_update(X, V, fneb, state, params, atom_dim)
+            elif opt["optimiser"] == "lbfgs":
+                lbfgs.step(X, fneb, fmax)
+            elif opt["optimiser"] == "quickmin":
+                quickmin_update(X, V, fneb, opt["dt"], opt["max_move"], atom_dim)
+            else:
+                X[1:-1] += opt["dt"] * fneb[1:-1]
+            if string:
+                if climb_index > 0:
+                    reparametrise(X, 0, climb_index)
+                    reparametrise(X, climb_index, M - 1)
+                else:
+                    reparametrise(X, 0, M - 1)
+                project_velocities(V, tau, climb_index)
+            it += 1
+        if not converged:
+            break
+    return NEBResult(X, E.copy(), converged, it, float(fmax), tol, kappa, climb_index,
+                     time.perf_counter() - t0, reason, history)

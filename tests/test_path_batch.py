@@ -1,0 +1,143 @@
+"""run_pairs / `tlspipe neb`: output table, failures as rows, resume, profiles, extended XYZ, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tlspipe import columns as C
+from tlspipe import model
+from tlspipe.engine import MD, ForceField, fire_minimise, maxwell_velocities
+from tlspipe.path import DEFAULTS, batch
+from tlspipe.path.glass import unwrap_to
+from tlspipe.store.isstore import ISStore, write_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """An IS store of a quenched N = 100 glass: IS 0 and 1 are neighbouring minima, IS 2 is not a minimum."""
+    n = 100
+    box = model.box_length(n)
+    diam = model.diameters(n)
+    rng = np.random.default_rng(3)
+    x, _ = fire_minimise(rng.uniform(-box / 2, box / 2, (n, 3)), diam, box, ftol=1e-10)
+    md = MD(x, maxwell_velocities(n, 0.04, rng), diam, box)
+    second = None
+    for q in range(60):
+        md.run(10, dt=0.01, thermostat="langevin", T=0.04, gamma=1.0, seed=q)
+        xm, _ = fire_minimise(md.x, diam, box, ftol=1e-10)
+        d = unwrap_to(xm, x, box) - x
+        if np.abs(d - d.mean(axis=0)).max() > 1e-4:
+            second = xm - box * np.floor(xm / box + 0.5)
+            break
+    assert second is not None
+    bad = x.copy()
+    bad[5] += 0.05
+    pos = np.stack([x, second, bad])
+    ff = ForceField(diam, box)
+    e = np.array([ff.energy(p) for p in pos]) / n
+    path = tmp_path_factory.mktemp("store") / "g7.h5"
+    write_store(path, ISStore(diam, box, pos, e), glass="g7")
+    return path
+
+
+def test_defaults_are_complete():
+    for key in ["images", "spring", "tol", "max_iter", "climb", "dw_abs_tol", "dw_rel_tol", "grid_points",
+                "extension_margin", "units", "tls_threshold", "endpoint_ftol"]:
+        assert key in DEFAULTS
+    assert DEFAULTS["images"] == 40 and DEFAULTS["spring"] == 1.0 and DEFAULTS["tls_threshold"] == 0.0015
+
+
+def test_run_pairs_rows_failures_and_resume(store, tmp_path, monkeypatch):
+    out = tmp_path / "exact.parquet"
+    prof = tmp_path / "profiles.h5"
+    pairs = pd.DataFrame({C.IS_A: [0, 0], C.IS_B: [1, 2]})
+    res = batch.run_pairs(store, pairs, out, {"images": 12}, profiles_path=prof)
+    assert list(res.columns) == C.IDS + C.EXACT
+    assert list(res[C.GLASS]) == ["g7", "g7"]
+    assert res[C.STATUS].iloc[0] == "dw"
+    assert res[C.STATUS].iloc[1] == "failed: endpoint not a minimum"
+    good = res.iloc[0]
+    assert good[C.E_QS_K] == pytest.approx(good[C.E_QS] * 119.8)
+    assert good[C.E_QS] > 0 and good[C.BARRIER] > 0 and good[C.D] > 0 and good[C.N_ITER] > 0
+    # the table on disk is the same, and carries the configuration
+    import json
+
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(out).metadata[b"tlspipe"])
+    assert meta["config"]["images"] == 12 and meta["glass"] == "g7"
+    pd.testing.assert_frame_equal(pd.read_parquet(out), res)
+
+    # resume: finished pairs are not recomputed, new ones are
+    calls = []
+    real = batch.compute_pair
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(batch, "compute_pair", counting)
+    more = pd.DataFrame({C.IS_A: [0, 1, 0], C.IS_B: [1, 0, 2]})
+    res2 = batch.run_pairs(store, more, out, {"images": 12}, profiles_path=prof)
+    assert len(calls) == 1  # only (1, 0)
+    assert list(zip(res2[C.IS_A], res2[C.IS_B])) == [(0, 1), (1, 0), (0, 2)]
+    # the reversed pair: same splitting and barrier (the path is the same)
+    assert res2[C.E_QS].iloc[1] == pytest.approx(res2[C.E_QS].iloc[0], rel=1e-2)
+    assert res2[C.BARRIER].iloc[1] == pytest.approx(res2[C.BARRIER].iloc[0], rel=1e-3)
+
+    import h5py
+
+    with h5py.File(prof) as h:
+        g = h["g7/0_1"]
+        assert g.attrs[C.STATUS] == "dw"
+        assert g["xi"][0] < 0 < 1 < g["xi"][-1]  # the extension on both sides
+        assert g["energy_images"].shape == (12,)
+
+
+def test_a_crash_becomes_a_failed_row(store, tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(batch, "neb_pair", boom)
+    res = batch.run_pairs(store, pd.DataFrame({C.IS_A: [0], C.IS_B: [1]}), tmp_path / "x.parquet")
+    assert res[C.STATUS].iloc[0] == "failed: RuntimeError: simulated crash"
+
+
+def test_cli_with_csv_profiles_and_xyz(store, tmp_path):
+    from ase.io import read
+
+    from tlspipe.cli import main
+
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({C.IS_A: [1], C.IS_B: [0]}).to_csv(pairs, index=False)
+    out = tmp_path / "o.parquet"
+    rc = main(["neb", str(store), "--pairs", str(pairs), "--out", str(out), "--units", "nip", "--images", "9",
+               "--path-xyz", str(tmp_path / "xyz"), "--profiles", str(tmp_path / "p.h5")])
+    assert rc == 0
+    df = pd.read_parquet(out)
+    assert df[C.STATUS].iloc[0] == "dw"
+    assert df[C.E_QS_K].iloc[0] == pytest.approx(df[C.E_QS].iloc[0] * 934.0)
+    frames = read(tmp_path / "xyz" / "g7_1_0.xyz", index=":")  # an independent extended-XYZ reader
+    assert len(frames) == 9 and len(frames[0]) == 100
+    assert np.allclose(frames[0].cell.lengths(), model.box_length(100))
+    from tlspipe.store.isstore import read_positions
+
+    x1 = read_positions(store, [1])[0]
+    assert np.allclose(frames[0].get_positions(), x1, atol=1e-9)
+
+
+def test_bad_input(store, tmp_path):
+    with pytest.raises(ValueError, match="is_b"):
+        batch.run_pairs(store, pd.DataFrame({C.IS_A: [0]}), tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match="out of range"):
+        batch.run_pairs(store, pd.DataFrame({C.IS_A: [0], C.IS_B: [7]}), tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match="with itself"):
+        batch.run_pairs(store, pd.DataFrame({C.IS_A: [1], C.IS_B: [1]}), tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match="unknown exact-path option"):
+        batch.run_pairs(store, pd.DataFrame({C.IS_A: [0], C.IS_B: [1]}), tmp_path / "a.parquet", {"imags": 3})
+    with pytest.raises(ValueError, match="unit preset"):
+        batch.run_pairs(store, pd.DataFrame({C.IS_A: [0], C.IS_B: [1]}), tmp_path / "a.parquet", {"units": "x"})
+    with pytest.raises(FileNotFoundError, match="no such pairs file"):
+        batch.run_pairs(store, tmp_path / "missing.csv", tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match="integer"):
+        batch.run_pairs(store, pd.DataFrame({C.IS_A: [0.5], C.IS_B: [1]}), tmp_path / "a.parquet")
