@@ -37,9 +37,10 @@ E_QS = "e_qs"  # quantum splitting E1 - E0, epsilon
 E_QS_K = "e_qs_kelvin"  # the same in kelvin for the configured unit preset
 BARRIER = "barrier"  # classical barrier V_max - min(V(0), V(1)), epsilon
 DELTA0 = "delta0"  # WKB tunnelling element, epsilon
+PATH_LENGTH = "path_length"  # arc length of the converged band in 3N dimensions, sigma (>= d)
 N_ITER = "n_iter"
 SECONDS = "seconds"
-EXACT = [STATUS, E_QS, E_QS_K, BARRIER, DELTA_E, D, DELTA0, N_ITER, SECONDS]
+EXACT = [STATUS, E_QS, E_QS_K, BARRIER, DELTA_E, PATH_LENGTH, DELTA0, N_ITER, SECONDS]
 
 STATUS_DW = "dw"
 STATUS_NOT_DW = "not_dw"

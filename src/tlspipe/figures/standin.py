@@ -104,6 +104,7 @@ def make_tables(seed: int = 0, pairs_per_glass: int = 250, glasses: dict | None 
     tls[C.E_QS_K] = tls[C.E_QS] * ARGON_EPS_K
     tls[C.BARRIER] = np.where(is_dw, barrier, nan)
     tls[C.DELTA0] = np.where(is_dw, delta0, nan)
+    tls[C.PATH_LENGTH] = tls[C.D] * 10.0 ** rng.uniform(0.0, 0.3, n)  # the band is longer than the chord d
     tls[C.N_ITER] = rng.integers(200, 3000, n)
     tls[C.SECONDS] = 10.0 ** rng.normal(1.5, 0.3, n)
     tls[C.ROUND] = rnd
@@ -115,7 +116,7 @@ def make_tables(seed: int = 0, pairs_per_glass: int = 250, glasses: dict | None 
     tls[PRED_BARRIER] = np.where(pred_dw > 0.5, pred_barrier, nan)
     tls[PRED_DW] = pred_dw
     tls = tls[done].reset_index(drop=True)
-    order = C.IDS + [c for c in C.EXACT if c not in (C.DELTA_E, C.D)] + C.feature_columns(3) + [
+    order = C.IDS + [c for c in C.EXACT if c != C.DELTA_E] + C.feature_columns(3) + [
         C.ROUND, C.PROCEDURE, TF, C.IS_DW, C.IS_TLS, PRED_E_QS, PRED_BARRIER, PRED_DW]
     tls = tls[order]
 

@@ -154,7 +154,7 @@ def _write_profile(h5path: Path, glass: str, a: int, b: int, res, row: dict):
         if name in h:
             del h[name]
         g = h.create_group(name)
-        for k in (C.STATUS, C.E_QS, C.BARRIER, C.DELTA_E, C.D, C.DELTA0):
+        for k in (C.STATUS, C.E_QS, C.BARRIER, C.DELTA_E, C.PATH_LENGTH, C.DELTA0):
             g.attrs[k] = row[k]
         if res.neb is not None:
             s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(res.neb.band, axis=0), axis=1))])
@@ -172,12 +172,12 @@ def compute_pair(x_a, x_b, diameters, box, cfg: dict):
     preset = model.unit_preset(cfg["units"])
     t0 = time.perf_counter()
     row = {C.STATUS: "", C.E_QS: math.nan, C.E_QS_K: math.nan, C.BARRIER: math.nan, C.DELTA_E: math.nan,
-           C.D: math.nan, C.DELTA0: math.nan, C.N_ITER: 0, C.SECONDS: 0.0}
+           C.PATH_LENGTH: math.nan, C.DELTA0: math.nan, C.N_ITER: 0, C.SECONDS: 0.0}
     res = None
     try:
         res = neb_pair(x_a, x_b, diameters, box, preset.hbar, model.MASS, **_physics_options(cfg))
         row.update({C.STATUS: res.status, C.E_QS: res.e_qs, C.E_QS_K: float(preset.to_kelvin(res.e_qs)),
-                    C.BARRIER: res.barrier, C.DELTA_E: res.delta_e, C.D: res.d, C.DELTA0: res.delta0,
+                    C.BARRIER: res.barrier, C.DELTA_E: res.delta_e, C.PATH_LENGTH: res.d, C.DELTA0: res.delta0,
                     C.N_ITER: int(res.n_iter)})
     except Exception as e:  # a failed pair never stops the batch
         msg = " ".join(str(e).split())[:200]
@@ -254,7 +254,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
         current = current[C.IDS + C.EXACT]
         _atomic_write(current, out_path, meta)
         log.info("%s %d-%d: %s E_qs=%.4g barrier=%.4g d=%.4g (%d it, %.2f s)", glass, a, b, row[C.STATUS],
-                 row[C.E_QS], row[C.BARRIER], row[C.D], row[C.N_ITER], row[C.SECONDS])
+                 row[C.E_QS], row[C.BARRIER], row[C.PATH_LENGTH], row[C.N_ITER], row[C.SECONDS])
     if not out_path.exists():
         _atomic_write(_empty_results(), out_path, meta)
     allres = pd.read_parquet(out_path)
