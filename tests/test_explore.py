@@ -87,6 +87,10 @@ def test_explore_writes_a_store_and_resumes(glass, tmp_path):
     s2 = explore_glass(glass.positions, glass.diameters, glass.box, tmp_path / "is.h5", tmp_path / "ck", **kw)
     assert s2["cpu_seconds"] == s1["cpu_seconds"]
     assert np.array_equal(read_store(tmp_path / "is.h5").energy, st.energy)
+    # other parameters: the checkpoints are not reused
+    s3 = explore_glass(glass.positions, glass.diameters, glass.box, tmp_path / "is.h5", tmp_path / "ck",
+                       **dict(kw, traj_time=1.0))
+    assert s3["n_quenches"] == 2 * 10
 
 
 def test_lammps_engine_finds_the_same_inherent_structures(glass):

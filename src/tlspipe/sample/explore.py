@@ -142,11 +142,25 @@ def _checkpoint_path(ckpt_dir: Path, traj: int) -> Path:
     return ckpt_dir / f"traj_{traj:04d}.npz"
 
 
+def _params_key(x0, diam, box, seed: int, params: dict) -> str:
+    """What a trajectory's result depends on: a checkpoint made with anything else is not reused."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for a in (x0, diam, box):
+        h.update(np.ascontiguousarray(a, np.float64).tobytes())
+    keys = {k: params[k] for k in sorted(params) if k != "n_traj"}
+    h.update(json.dumps({"seed": seed, **keys}, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
 def _run_and_save(args):
     x0, diam, box, traj, seed, params, ckpt_dir = args
     t0 = time.perf_counter()
     out = run_trajectory(x0, diam, box, traj, seed, params)
     out["seconds"] = time.perf_counter() - t0
+    out["key"] = np.array(_params_key(x0, diam, box, seed, params))
     path = _checkpoint_path(Path(ckpt_dir), traj)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **out)
@@ -154,14 +168,20 @@ def _run_and_save(args):
     return traj, len(out["energies"]), out["seconds"]
 
 
-def _load_checkpoint(path: Path) -> dict | None:
+def _load_checkpoint(path: Path, key: str | None = None) -> dict | None:
     try:
         with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+            out = {k: z[k] for k in z.files}
     except Exception as e:  # a truncated checkpoint is redone, not trusted
         log.warning("checkpoint %s is unreadable (%s): the trajectory will be rerun", path, e)
         path.unlink(missing_ok=True)
         return None
+    if key is not None and str(out.get("key", "")) != key:
+        log.warning("checkpoint %s was made from another glass or other exploration parameters: "
+                    "the trajectory will be rerun", path)
+        path.unlink(missing_ok=True)
+        return None
+    return out
 
 
 def merge_trajectories(results: list[dict], diam, box, energy_tol, position_tol) -> ISStore:
@@ -213,10 +233,11 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
     engine.check_system(x0, diam, box)
     ckpt = Path(checkpoint_dir)
     ckpt.mkdir(parents=True, exist_ok=True)
+    key = _params_key(x0, diam, box, seed, p)
     todo = []
     for traj in range(p["n_traj"]):
         path = _checkpoint_path(ckpt, traj)
-        if not (path.exists() and _load_checkpoint(path) is not None):
+        if not (path.exists() and _load_checkpoint(path, key) is not None):
             todo.append(traj)
     log.info("exploration: %d of %d trajectories to run (%d from checkpoints)", len(todo), p["n_traj"],
              p["n_traj"] - len(todo))
@@ -237,7 +258,7 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
             log.info("trajectory %d: %d IS in %.1f s", traj, n_is, sec)
             if progress:
                 progress(done, len(jobs))
-    results = [_load_checkpoint(_checkpoint_path(ckpt, t)) for t in range(p["n_traj"])]
+    results = [_load_checkpoint(_checkpoint_path(ckpt, t), key) for t in range(p["n_traj"])]
     if any(r is None for r in results):
         raise RuntimeError(f"{ckpt}: a trajectory checkpoint could not be read after running; rerun")
     store = merge_trajectories(results, diam, box, p["energy_tol"], p["position_tol"])
