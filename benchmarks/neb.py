@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-FIXTURE = "/work/shared/fixtures/ciarella2023_T0.062"
+FIXTURE = os.environ.get("TLSPIPE_FIXTURES", str(Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ciarella2023_T0.062"))
 
 
 def make_pairs(n_pairs: int, cache: Path, max_quenches: int = 200):

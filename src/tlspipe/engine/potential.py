@@ -139,9 +139,11 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
                 xw[i, d] -= box[d]
                 m += 1.0
             img[i, d] = m * box[d]
-        k0 = min(int(xw[i, 0] / box[0] * nc0), nc0 - 1)
-        k1 = min(int(xw[i, 1] / box[1] * nc1), nc1 - 1)
-        k2 = min(int(xw[i, 2] / box[2] * nc2), nc2 - 1)
+        # clamp into the grid: a non-finite coordinate must not index outside the cell arrays (its
+        # energy is then non-finite and reported by the caller)
+        k0 = min(max(int(xw[i, 0] / box[0] * nc0), 0), nc0 - 1) if np.isfinite(xw[i, 0]) else 0
+        k1 = min(max(int(xw[i, 1] / box[1] * nc1), 0), nc1 - 1) if np.isfinite(xw[i, 1]) else 0
+        k2 = min(max(int(xw[i, 2] / box[2] * nc2), 0), nc2 - 1) if np.isfinite(xw[i, 2]) else 0
         cell[i] = (k0 * nc1 + k1) * nc2 + k2
         count[cell[i] + 1] += 1
     start = np.cumsum(count)
