@@ -112,13 +112,15 @@ def neb_options(cfg) -> dict:
 
 def run_chunk(cfg, store, chunk_file, out_file, partial_file=None) -> pd.DataFrame:
     """Exact results of one chunk.  Finished pairs are appended to ``partial_file`` as they complete (it is
-    not a Snakemake output, so it survives a killed job) and the output is written when all are done."""
+    not a Snakemake output, so it survives a killed job) and the output is written when all are done.  The
+    profiles V(xi) go to ``<out>.profiles.h5`` beside the output."""
     from ..path import run_pairs
 
     pairs = pd.read_parquet(chunk_file)
     partial = Path(partial_file) if partial_file else Path(str(out_file) + ".partial.parquet")
     t0 = time.perf_counter()
-    res = run_pairs(store, pairs[[C.IS_A, C.IS_B]], partial, neb_options(cfg))
+    profiles = Path(out_file).with_suffix(".profiles.h5")  # V(xi) of every pair, for figures
+    res = run_pairs(store, pairs[[C.IS_A, C.IS_B]], partial, neb_options(cfg), profiles_path=profiles)
     res = res.copy()
     res[C.GLASS] = pairs[C.GLASS].iloc[0] if len(pairs) else ""
     res = res[C.IDS + [c for c in res.columns if c not in C.IDS]]
