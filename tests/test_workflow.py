@@ -105,7 +105,7 @@ def test_raising_max_rounds_extends_the_loop_without_redoing(study):
     before = {p: p.stat().st_mtime_ns for p in r.glob("loop/round_*/exact/*.parquet")}
     extra = study / "more_rounds.yaml"
     extra.write_text("loop:\n  k0: 12\n  batch: 6\n  max_rounds: 2\n  min_train_dw: 4\n")
-    run_snakemake(study, "results/test/tls.parquet", configfiles=[extra])
+    run_snakemake(study, "results/test/tls.parquet", "-R", "tls_table", configfiles=[extra])
     assert (r / "loop/round_2/exact.parquet").exists()
     for p, t in before.items():
         assert p.stat().st_mtime_ns == t, f"{p} was recomputed"

@@ -72,6 +72,7 @@ rule table2:
     input:
         tls=f"{R}/tls.parquet",
         pairs=PAIR_FILES,
+        rounds=lambda wc: [f"{R}/loop/round_{k}/exact.parquet" for k in loop_rounds()],
     output:
         report(f"{R}/tables/table2.csv", caption=_caption("table2"), category="Tables"),
     log:
@@ -82,7 +83,7 @@ rule table2:
         from tlspipe.figures import table2
 
         n_pairs = sum(pq.ParquetFile(f).metadata.num_rows for f in input.pairs)
-        n_rounds = len(loop_rounds())
+        n_rounds = len(input.rounds)
         t = table2(f"{R}/benchmarks", n_glasses=len(GLASS_NAMES), n_pairs=n_pairs,
                    n_exact=len(pd.read_parquet(input.tls, columns=[C.STATUS])), n_rounds=n_rounds,
                    n_predicted=n_pairs * n_rounds)

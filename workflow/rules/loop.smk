@@ -3,8 +3,10 @@
 # Round i: checkpoint `batch` writes loop/round_i/batch.parquet and its chunks; `neb` computes each chunk;
 # checkpoint `gather` collects them; `train` fits the models on rounds 0..i; `predict` scores every pair;
 # the next round's batch comes from those predictions.  How many rounds run is decided in `loop_rounds()`
-# from the exact results and the *current* config each time Snakemake plans, so changing loop.max_rounds or
-# loop.stop_fraction and rerunning extends (or ends) the loop; nothing is frozen in a file.
+# from the exact results and the *current* config each time Snakemake plans; nothing is frozen in a file.
+# After changing loop.max_rounds or loop.stop_fraction of a finished study, rerun with `-R tls_table`:
+# Snakemake never reruns a job with an existing output because of a checkpoint it has not run, so the
+# loop's final step is named; its inputs then plan and run the missing rounds one after another.
 import os
 import sys
 
@@ -95,28 +97,23 @@ checkpoint gather:
         "../scripts/gather.py"
 
 
+def _stop(exact):
+    return should_stop(exact, config["tls_threshold"], config["loop"]["max_rounds"], config["loop"]["stop_fraction"])
+
+
 def loop_rounds():
     """Rounds 0..n of the loop under the current stop rule.
 
-    Finished rounds are read directly; the first round that the stop rule asks for and that does not exist
-    yet is returned as a plain (missing) input.  Snakemake then plans it through its producers like any
-    missing file, and the jobs downstream rerun.  (Asking for it with checkpoints.gather.get() instead would
-    leave an existing tls.parquet untouched: Snakemake defers jobs whose input is an incomplete checkpoint
-    target to a second pass that never comes when nothing else needs that checkpoint.)  After that round is
-    done the next run of Snakemake, or the re-evaluation of the gather checkpoint, asks again.
+    Each round's results are asked for with checkpoints.gather.get(): while a round is missing this raises,
+    Snakemake plans that round, and after it the jobs that called this are evaluated again - so one run of
+    Snakemake goes round after round until the stop rule says stop.
     """
     exact = []
     i = 0
     while True:
-        f = f"{R}/loop/round_{i}/exact.parquet"
-        if not os.path.exists(f):
-            if i == 0:
-                checkpoints.gather.get(stage="loop/round_0")  # plans round 0 from scratch
-            return list(range(i + 1))
+        f = checkpoints.gather.get(stage=f"loop/round_{i}").output[0]
         exact.append(pd.read_parquet(f, columns=[C.STATUS, C.E_QS]))
-        stop, why = should_stop(exact, config["tls_threshold"], config["loop"]["max_rounds"],
-                                config["loop"]["stop_fraction"])
-        if stop:
+        if _stop(exact)[0]:
             return list(range(i + 1))
         i += 1
 
@@ -181,21 +178,14 @@ rule shap:
         "../scripts/shap.py"
 
 
-def tls_inputs(wc):
-    rounds = loop_rounds()
-    return {
-        "pairs": PAIR_FILES,
-        "loop": [f"{R}/loop/round_{k}/exact.parquet" for k in rounds],
-        "baseline": f"{R}/baseline/exact.parquet",
-        # the models of every round but the last chose a batch; those of the last are trained too
-        "predictions": [f"{R}/loop/round_{k}/predictions.parquet" for k in rounds],
-    }
-
-
 rule tls_table:
     """Every pair computed exactly, with features, status, E_qs, round and procedure."""
     input:
-        unpack(tls_inputs),
+        pairs=PAIR_FILES,
+        loop=lambda wc: [f"{R}/loop/round_{k}/exact.parquet" for k in loop_rounds()],
+        baseline=f"{R}/baseline/exact.parquet",
+        # the models of every round but the last chose a batch; those of the last are trained too
+        predictions=lambda wc: [f"{R}/loop/round_{k}/predictions.parquet" for k in loop_rounds()],
     output:
         f"{R}/tls.parquet",
     log:
