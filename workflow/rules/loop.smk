@@ -112,6 +112,8 @@ def loop_rounds():
     i = 0
     while True:
         f = checkpoints.gather.get(stage=f"loop/round_{i}").output[0]
+        if not os.path.exists(f):  # being rewritten right now: wait for it as a plain input
+            return list(range(i + 1))
         exact.append(pd.read_parquet(f, columns=[C.STATUS, C.E_QS]))
         if _stop(exact)[0]:
             return list(range(i + 1))
