@@ -14,9 +14,7 @@ from tlspipe.pairs import PairsError, featurise_store, pair_features, read_metad
 from tlspipe.pairs import features as pf
 from tlspipe.store.isstore import ISStore, write_store
 
-FIXTURE = Path("/work/shared/fixtures/ciarella2023_T0.062")
-if not FIXTURE.exists():
-    FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ciarella2023_T0.062"
+from conftest import FIXTURE_DIR as FIXTURE  # ../shared/fixtures beside the repository (or TLSPIPE_FIXTURES)
 FILES = ["2.044810139E-01.conf.txt", "2.046749726E-01.conf.txt"]
 E_FILES = [0.2044810139, 0.2046749726]  # energy per particle, from the file names
 L_FIX = 11.447142426

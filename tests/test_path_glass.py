@@ -13,7 +13,9 @@ from tlspipe.path.glass import max_particle_force, neb_pair, unwrap_to
 from tlspipe.path.profile import analyse_path, arc_length
 
 HBAR = model.unit_preset("argon").hbar
-FIXTURE = "/work/shared/fixtures/ciarella2023_T0.062"
+from conftest import FIXTURE_DIR  # noqa: E402  ../shared/fixtures beside the repository
+
+FIXTURE = str(FIXTURE_DIR)
 
 
 def _same_is(x, y, box, tol=1e-5):
