@@ -21,10 +21,6 @@ class MinResult:
     n_steps: int
     converged: bool
 
-    @property
-    def energy_per_particle(self):
-        return self.energy / self.n_particles if hasattr(self, "n_particles") else None
-
 
 # defaults, in reduced time units
 FIRE_DEFAULTS = dict(dt=0.005, dt_max=0.05, dt_min=1e-4, n_delay=5, f_inc=1.1, f_dec=0.5,
