@@ -164,6 +164,27 @@ def neb_forces(X, E, F, kappa, climb_index, atom_dim, remove_translation, tau, f
 
 
 @njit(cache=True, error_model="numpy")
+def _capped_step(X, V, dt, max_move, atom_dim):
+    """Move the interior images by dt * V, shortened so that no particle moves more than max_move."""
+    M, D = X.shape
+    vmax2 = 0.0
+    for i in range(1, M - 1):
+        for q in range(D // atom_dim):
+            a2 = 0.0
+            for k in range(atom_dim):
+                v = V[i, q * atom_dim + k]
+                a2 += v * v
+            if a2 > vmax2:
+                vmax2 = a2
+    h = dt
+    if dt * math.sqrt(vmax2) > max_move:
+        h = max_move / math.sqrt(vmax2)
+    for i in range(1, M - 1):
+        for d in range(D):
+            X[i, d] += h * V[i, d]
+
+
+@njit(cache=True, error_model="numpy")
 def fire_update(X, V, Fn, state, params, atom_dim):
     """One FIRE 2.0 step on the interior images (rows 1..M-2) of X, velocities V, NEB forces Fn.
 
@@ -205,21 +226,7 @@ def fire_update(X, V, Fn, state, params, atom_dim):
         for i in range(1, M - 1):
             for d in range(D):
                 V[i, d] = (1.0 - alpha) * V[i, d] + s * Fn[i, d]
-    vmax2 = 0.0
-    for i in range(1, M - 1):
-        for p_ in range(D // atom_dim):
-            a2 = 0.0
-            for k in range(atom_dim):
-                v = V[i, p_ * atom_dim + k]
-                a2 += v * v
-            if a2 > vmax2:
-                vmax2 = a2
-    h = dt
-    if dt * math.sqrt(vmax2) > max_move:
-        h = max_move / math.sqrt(vmax2)
-    for i in range(1, M - 1):
-        for d in range(D):
-            X[i, d] += h * V[i, d]
+    _capped_step(X, V, dt, max_move, atom_dim)
     state[0] = dt
     state[1] = alpha
     state[2] = n_pos
@@ -231,7 +238,6 @@ def quickmin_update(X, V, Fn, dt, max_move, atom_dim):
     """One quick-min step per image: keep only the velocity component along the image's own force
     (zero if it points uphill), then a semi-implicit Euler step of length <= max_move per particle."""
     M, D = X.shape
-    vmax2 = 0.0
     for i in range(1, M - 1):
         p = 0.0
         ff = 0.0
@@ -241,19 +247,7 @@ def quickmin_update(X, V, Fn, dt, max_move, atom_dim):
         c = p / ff if (p > 0.0 and ff > 0.0) else 0.0
         for d in range(D):
             V[i, d] = c * Fn[i, d] + dt * Fn[i, d]
-        for q in range(D // atom_dim):
-            a2 = 0.0
-            for k in range(atom_dim):
-                v = V[i, q * atom_dim + k]
-                a2 += v * v
-            if a2 > vmax2:
-                vmax2 = a2
-    h = dt
-    if dt * math.sqrt(vmax2) > max_move:
-        h = max_move / math.sqrt(vmax2)
-    for i in range(1, M - 1):
-        for d in range(D):
-            X[i, d] += h * V[i, d]
+    _capped_step(X, V, dt, max_move, atom_dim)
 
 
 _FM = {"reassoc", "contract"}  # lets reductions vectorise; keeps NaN/inf semantics
