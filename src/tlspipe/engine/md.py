@@ -51,37 +51,32 @@ def run_md(x, v, diam, box, skin, nl, dt, n_steps, mode, T0, tau, gamma, seed, s
     c1 = np.exp(-gamma * dt)
     c2 = np.sqrt((1.0 - c1 * c1) * T0)
     k = 0
+    # flat views: one vectorised loop per update instead of (N, 3) index arithmetic
+    xf = x.reshape(-1)
+    vf = v.reshape(-1)
+    ff = f.reshape(-1)
+    m = xf.size
+    hdt = 0.5 * dt
+    qdt = 0.5 * dt if mode == 2 else dt
     for step in range(n_steps):
-        for i in range(n):
-            for d in range(3):
-                v[i, d] += 0.5 * dt * f[i, d]
-        if mode == 2:
-            for i in range(n):
-                for d in range(3):
-                    x[i, d] += 0.5 * dt * v[i, d]
-            for i in range(n):
-                for d in range(3):
-                    v[i, d] = c1 * v[i, d] + c2 * np.random.standard_normal()
-            for i in range(n):
-                for d in range(3):
-                    x[i, d] += 0.5 * dt * v[i, d]
-        else:
-            for i in range(n):
-                for d in range(3):
-                    x[i, d] += dt * v[i, d]
+        for a in range(m):
+            vf[a] += hdt * ff[a]
+            xf[a] += qdt * vf[a]
+        if mode == 2:  # BAOAB: the O step between the two half drifts
+            for a in range(m):
+                vf[a] = c1 * vf[a] + c2 * np.random.standard_normal()
+                xf[a] += hdt * vf[a]
         e, nl, reb = energy_forces_auto(x, diam, box, skin, nl, f)
         if reb:
             nreb += 1
-        for i in range(n):
-            for d in range(3):
-                v[i, d] += 0.5 * dt * f[i, d]
+        for a in range(m):
+            vf[a] += hdt * ff[a]
         if mode == 1:
             t = 2.0 * kinetic(v) / dof
             if t > 0.0:
                 lam = np.sqrt(max(1.0 + dt / tau * (T0 / t - 1.0), 0.0))
-                for i in range(n):
-                    for d in range(3):
-                        v[i, d] *= lam
+                for a in range(m):
+                    vf[a] *= lam
         if sample_every > 0 and (step + 1) % sample_every == 0 and k < trace.shape[0]:
             trace[k, 0] = e
             trace[k, 1] = kinetic(v)

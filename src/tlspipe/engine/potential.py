@@ -39,37 +39,6 @@ def pair_energy(r2, s):
 
 
 @njit(cache=True, error_model="numpy")
-def _half_stencil(nc0, nc1, nc2, reach, box):
-    """For each cell, the neighbour cells at offsets lexicographically after (0, 0, 0) within +-reach
-    (periodic), and the shift to subtract from x_a - x_b for the periodic image of that neighbour:
-    (ncell, m) cells and (ncell, m, 3) shifts, m = ((2 reach + 1)^3 - 1) / 2.  With the cell itself (pairs
-    a < b) this visits every pair of cells once.  The caller ensures nc >= 2 reach + 1 on every axis, so the
-    cells are distinct and every pair within the list range is found in its nearest image."""
-    ncell = nc0 * nc1 * nc2
-    w = 2 * reach + 1
-    m = (w * w * w - 1) // 2
-    out = np.empty((ncell, m), np.int64)
-    shift = np.zeros((ncell, m, 3))
-    for c in range(ncell):
-        c0 = c // (nc1 * nc2)
-        c1 = (c // nc2) % nc1
-        c2 = c % nc2
-        k = 0
-        for a in range(-reach, reach + 1):
-            for b in range(-reach, reach + 1):
-                for d in range(-reach, reach + 1):
-                    if a > 0 or (a == 0 and (b > 0 or (b == 0 and d > 0))):
-                        t0, t1, t2 = c0 + a, c1 + b, c2 + d
-                        out[c, k] = ((t0 % nc0) * nc1 + t1 % nc1) * nc2 + t2 % nc2
-                        # neighbour cell beyond an edge: its particles are seen one box over
-                        shift[c, k, 0] = box[0] if t0 >= nc0 else (-box[0] if t0 < 0 else 0.0)
-                        shift[c, k, 1] = box[1] if t1 >= nc1 else (-box[1] if t1 < 0 else 0.0)
-                        shift[c, k, 2] = box[2] if t2 >= nc2 else (-box[2] if t2 < 0 else 0.0)
-                        k += 1
-    return out, shift
-
-
-@njit(cache=True, error_model="numpy")
 def _append(i, j, r2, ox, oy, oz, si, diam, img, skin, rfixed, pi, pj, ps, sh, npairs, cap):
     """Store the candidate pair (i, j) if it is within its list range; returns the new count (-1: full).
     The shift makes x_i - x_j - sh the separation: (xw_i + img_i) - (xw_j + img_j) - (o + img_i - img_j)."""
@@ -100,15 +69,41 @@ def _append(i, j, r2, ox, oy, oz, si, diam, img, skin, rfixed, pi, pj, ps, sh, n
 
 
 @njit(cache=True, error_model="numpy")
+def _wrap_cell(t, nc, length):
+    """Periodic cell index t of an axis with nc cells, and the shift (0 or +-length) of the image it is in."""
+    if t >= nc:
+        return t - nc, length
+    if t < 0:
+        return t + nc, -length
+    return t, 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _gaps(bx, by, bz, bs, gap, nbuf, xa, ya, za, si, skin, rfixed):
+    """gap[k] = r^2 - r_list^2 from (xa, ya, za) to the candidates k < nbuf (a vectorised loop)."""
+    for k in range(nbuf):
+        dx = xa - bx[k]
+        dy = ya - by[k]
+        dz = za - bz[k]
+        sj = bs[k]
+        rl = RC * 0.5 * (si + sj) * (1.0 - NONADD * abs(si - sj)) + skin
+        if rfixed > 0.0:
+            rl = rfixed
+        gap[k] = dx * dx + dy * dy + dz * dz - rl * rl
+
+
+@njit(cache=True, error_model="numpy")
 def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
     """Fill the half list into the given arrays.  Returns the pair count, or -1 if they are too short.
 
     A pair is listed when r < RC_FACTOR * sigma_ij + skin, or, when rfixed > 0, when r < rfixed.
     sh[p] is the periodic shift such that x[i] - x[j] - sh[p] is the minimum-image separation at build time.
-    Cells are at least (list range / reach) wide and searched +-reach cells away.
+    Cells are at least (list range / reach) wide and searched +-reach cells away.  Particles are counting-
+    sorted by cell into coordinate arrays of their own, so that the distances from one particle to all of a
+    neighbour cell are one vectorised loop; only candidates within the largest list range go on to the
+    per-pair test.
     """
     n = x.shape[0]
-    cap = pi.size
     smax = 0.0
     for i in range(n):
         if diam[i] > smax:
@@ -119,11 +114,8 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
     nc0 = max(int(reach * box[0] / rlist_max), 1)
     nc1 = max(int(reach * box[1] / rlist_max), 1)
     nc2 = max(int(reach * box[2] / rlist_max), 1)
-    use_cells = True
     if nc0 < 2 * reach + 1 or nc1 < 2 * reach + 1 or nc2 < 2 * reach + 1:
-        nc0 = nc1 = nc2 = 1  # small box: every pair is a candidate
-        reach = 0
-        use_cells = False
+        return _fill_pairs_small(x, diam, box, skin, rfixed, rlist_max, pi, pj, ps, sh)
     ncell = nc0 * nc1 * nc2
     rmax2 = rlist_max * rlist_max
     # wrapped copy in [0, L), each particle's image offset, and its cell
@@ -149,72 +141,121 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
     start = np.cumsum(count)
     fill = start[:-1].copy()
     order = np.empty(n, np.int64)
+    xs0 = np.empty(n)
+    xs1 = np.empty(n)
+    xs2 = np.empty(n)
     for i in range(n):
-        order[fill[cell[i]]] = i
+        k = fill[cell[i]]
         fill[cell[i]] += 1
-    xs = np.empty((n, 3))
-    for k in range(n):
-        xs[k, 0] = xw[order[k], 0]
-        xs[k, 1] = xw[order[k], 1]
-        xs[k, 2] = xw[order[k], 2]
-    stencil, sshift = _half_stencil(nc0, nc1, nc2, reach, box)
-    hx, hy, hz = 0.5 * box[0], 0.5 * box[1], 0.5 * box[2]
-    npairs = 0
+        order[k] = i
+        xs0[k] = xw[i, 0]
+        xs1[k] = xw[i, 1]
+        xs2[k] = xw[i, 2]
+    # per cell: the particles of its half stencil gathered into one candidate buffer (coordinates already
+    # in the image seen from the cell), so that each particle's test is one long vectorised loop
+    w = 2 * reach + 1
+    maxc = 0
     for c in range(ncell):
-        for a in range(start[c], start[c + 1]):
-            i = order[a]
-            xa, ya, za = xs[a, 0], xs[a, 1], xs[a, 2]
-            si = diam[i]
-            # q = -1: the cell itself (partners after a); then the half stencil (all partners)
-            for q in range(-1, stencil.shape[1]):
-                if q < 0:
-                    b0 = a + 1
-                    b1 = start[c + 1]
-                    ox = 0.0
-                    oy = 0.0
-                    oz = 0.0
-                else:
-                    nb = stencil[c, q]
-                    b0 = start[nb]
-                    b1 = start[nb + 1]
-                    ox = sshift[c, q, 0]
-                    oy = sshift[c, q, 1]
-                    oz = sshift[c, q, 2]
-                if use_cells:
-                    for b in range(b0, b1):
-                        dx = xa - xs[b, 0] - ox
-                        dy = ya - xs[b, 1] - oy
-                        dz = za - xs[b, 2] - oz
-                        r2 = dx * dx + dy * dy + dz * dz
-                        if r2 >= rmax2:
-                            continue
-                        npairs = _append(i, order[b], r2, ox, oy, oz, si, diam, img, skin, rfixed, pi, pj, ps, sh,
-                                         npairs, cap)
-                        if npairs < 0:
-                            return -1
-                else:  # one cell holds everything: minimum image per pair
-                    for b in range(b0, b1):
-                        dx = xa - xs[b, 0]
-                        dy = ya - xs[b, 1]
-                        dz = za - xs[b, 2]
-                        px = box[0] if dx > hx else (-box[0] if dx < -hx else 0.0)
-                        py = box[1] if dy > hy else (-box[1] if dy < -hy else 0.0)
-                        pz = box[2] if dz > hz else (-box[2] if dz < -hz else 0.0)
-                        dx -= px
-                        dy -= py
-                        dz -= pz
-                        r2 = dx * dx + dy * dy + dz * dz
-                        if r2 >= rmax2:
-                            continue
-                        npairs = _append(i, order[b], r2, px, py, pz, si, diam, img, skin, rfixed, pi, pj, ps, sh,
-                                         npairs, cap)
-                        if npairs < 0:
-                            return -1
+        maxc = max(maxc, start[c + 1] - start[c])
+    bufcap = maxc * ((w * w * w + 1) // 2)
+    bx = np.empty(bufcap)
+    by = np.empty(bufcap)
+    bz = np.empty(bufcap)
+    bs = np.empty(bufcap)
+    bj = np.empty(bufcap, np.int64)
+    bo = np.empty((bufcap, 3))
+    gap = np.empty(bufcap)
+    npairs = 0
+    cap = pi.size
+    for c0 in range(nc0):
+        for c1 in range(nc1):
+            for c2 in range(nc2):
+                c = (c0 * nc1 + c1) * nc2 + c2
+                # the cell itself first, then the neighbour cells at offsets lexicographically after
+                # (0, 0, 0): every pair of cells once, each neighbour seen in its nearest image
+                nbuf = 0
+                for da in range(0, reach + 1):
+                    for db in range(-reach if da > 0 else 0, reach + 1):
+                        for dc in range(-reach if (da > 0 or db > 0) else 0, reach + 1):
+                            t0, ox = _wrap_cell(c0 + da, nc0, box[0])
+                            t1, oy = _wrap_cell(c1 + db, nc1, box[1])
+                            t2, oz = _wrap_cell(c2 + dc, nc2, box[2])
+                            nb = (t0 * nc1 + t1) * nc2 + t2
+                            for b in range(start[nb], start[nb + 1]):
+                                j = order[b]
+                                bx[nbuf] = xw[j, 0] + ox
+                                by[nbuf] = xw[j, 1] + oy
+                                bz[nbuf] = xw[j, 2] + oz
+                                bs[nbuf] = diam[j]
+                                bj[nbuf] = j
+                                bo[nbuf, 0] = ox
+                                bo[nbuf, 1] = oy
+                                bo[nbuf, 2] = oz
+                                nbuf += 1
+                for a in range(start[c], start[c + 1]):
+                    i = order[a]
+                    xa, ya, za, si = xw[i, 0], xw[i, 1], xw[i, 2], diam[i]
+                    k0 = a - start[c] + 1  # partners in the own cell come after a
+                    # from 0, not k0: with a start that varies between calls the vector loop runs ~4x slower
+                    _gaps(bx, by, bz, bs, gap, nbuf, xa, ya, za, si, skin, rfixed)
+                    if npairs + nbuf - k0 > cap:
+                        return -1
+                    for k in range(k0, nbuf):
+                        if gap[k] < 0.0:
+                            j = bj[k]
+                            # separation xw_i - (xw_j + o) = x_i - x_j - (o + img_i - img_j)
+                            sx = bo[k, 0] + img[i, 0] - img[j, 0]
+                            sy = bo[k, 1] + img[i, 1] - img[j, 1]
+                            sz = bo[k, 2] + img[i, 2] - img[j, 2]
+                            if i < j:
+                                pi[npairs] = i
+                                pj[npairs] = j
+                                sh[npairs, 0] = sx
+                                sh[npairs, 1] = sy
+                                sh[npairs, 2] = sz
+                            else:
+                                pi[npairs] = j
+                                pj[npairs] = i
+                                sh[npairs, 0] = -sx
+                                sh[npairs, 1] = -sy
+                                sh[npairs, 2] = -sz
+                            s = sij(si, bs[k])
+                            ps[npairs] = 1.0 / (s * s)
+                            npairs += 1
     return npairs
 
 
 @njit(cache=True, error_model="numpy")
-def build_pairs(x, diam, box, skin, cap, rfixed=0.0, reach=2):
+def _fill_pairs_small(x, diam, box, skin, rfixed, rlist_max, pi, pj, ps, sh):
+    """_fill_pairs for a box too small for cells: every pair is a candidate, in its minimum image."""
+    n = x.shape[0]
+    cap = pi.size
+    rmax2 = rlist_max * rlist_max
+    hx, hy, hz = 0.5 * box[0], 0.5 * box[1], 0.5 * box[2]
+    zero = np.zeros_like(x)
+    npairs = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = x[i, 0] - x[j, 0]
+            dy = x[i, 1] - x[j, 1]
+            dz = x[i, 2] - x[j, 2]
+            px = box[0] * np.floor((dx + hx) / box[0]) if np.isfinite(dx) else 0.0
+            py = box[1] * np.floor((dy + hy) / box[1]) if np.isfinite(dy) else 0.0
+            pz = box[2] * np.floor((dz + hz) / box[2]) if np.isfinite(dz) else 0.0
+            dx -= px
+            dy -= py
+            dz -= pz
+            r2 = dx * dx + dy * dy + dz * dz
+            if r2 >= rmax2:
+                continue
+            npairs = _append(i, j, r2, px, py, pz, diam[i], diam, zero, skin, rfixed, pi, pj, ps, sh, npairs, cap)
+            if npairs < 0:
+                return -1
+    return npairs
+
+
+@njit(cache=True, error_model="numpy")
+def build_pairs(x, diam, box, skin, cap, rfixed=0.0, reach=1):
     """Half neighbour list from a cell list (all pairs when the box holds < 3 cells a side).
 
     Returns (pi, pj, ps, sh, n_pairs): pair indices i < j, 1 / sigma_ij^2, periodic shifts; the arrays may be
@@ -238,19 +279,21 @@ def energy_forces(x, box, pi, pj, ps, sh, npairs, f):
 
     Works in q = (r / sigma_ij)^2 with the stored 1 / sigma_ij^2, so a pair costs one division:
     v = q^-6 + C0 + C2 q + C4 q^2 and -(dv/dr)/r = (12 q^-7 - 2 C2 - 4 C4 q) / sigma_ij^2.
+    The loop runs on flat views with unsigned indices (no 2-D index arithmetic, no negative-index
+    wrap-around): about 20% faster than the same loop on (N, 3) arrays.
     """
-    n = x.shape[0]
-    for i in range(n):
-        f[i, 0] = 0.0
-        f[i, 1] = 0.0
-        f[i, 2] = 0.0
+    xf = x.reshape(-1)
+    sf = sh.reshape(-1)
+    ff = f.reshape(-1)
+    for k in range(ff.size):
+        ff[k] = 0.0
     e = 0.0
     for p in range(npairs):
-        i = pi[p]
-        j = pj[p]
-        dx = x[i, 0] - x[j, 0] - sh[p, 0]
-        dy = x[i, 1] - x[j, 1] - sh[p, 1]
-        dz = x[i, 2] - x[j, 2] - sh[p, 2]
+        i = 3 * np.uint32(pi[p])
+        j = 3 * np.uint32(pj[p])
+        dx = xf[i] - xf[j] - sf[3 * p]
+        dy = xf[i + 1] - xf[j + 1] - sf[3 * p + 1]
+        dz = xf[i + 2] - xf[j + 2] - sf[3 * p + 2]
         is2 = ps[p]
         q = (dx * dx + dy * dy + dz * dz) * is2
         if q < RC2:
@@ -262,24 +305,26 @@ def energy_forces(x, box, pi, pj, ps, sh, npairs, f):
             fx = fr * dx
             fy = fr * dy
             fz = fr * dz
-            f[i, 0] += fx
-            f[i, 1] += fy
-            f[i, 2] += fz
-            f[j, 0] -= fx
-            f[j, 1] -= fy
-            f[j, 2] -= fz
+            ff[i] += fx
+            ff[i + 1] += fy
+            ff[i + 2] += fz
+            ff[j] -= fx
+            ff[j + 1] -= fy
+            ff[j + 2] -= fz
     return e
 
 
 @njit(cache=True, error_model="numpy")
 def energy_only(x, pi, pj, ps, sh, npairs):
+    xf = x.reshape(-1)
+    sf = sh.reshape(-1)
     e = 0.0
     for p in range(npairs):
-        i = pi[p]
-        j = pj[p]
-        dx = x[i, 0] - x[j, 0] - sh[p, 0]
-        dy = x[i, 1] - x[j, 1] - sh[p, 1]
-        dz = x[i, 2] - x[j, 2] - sh[p, 2]
+        i = 3 * np.uint32(pi[p])
+        j = 3 * np.uint32(pj[p])
+        dx = xf[i] - xf[j] - sf[3 * p]
+        dy = xf[i + 1] - xf[j + 1] - sf[3 * p + 1]
+        dz = xf[i + 2] - xf[j + 2] - sf[3 * p + 2]
         q = (dx * dx + dy * dy + dz * dz) * ps[p]
         if q < RC2:
             u6 = 1.0 / (q * q * q)
@@ -289,14 +334,15 @@ def energy_only(x, pi, pj, ps, sh, npairs):
 
 @njit(cache=True, error_model="numpy")
 def max_disp2(x, xref):
+    """Largest squared displacement of a particle between xref and x (both (N, 3), C order)."""
+    xf = x.reshape(-1)
+    rf = xref.reshape(-1)
     m = 0.0
     for i in range(x.shape[0]):
-        dx = x[i, 0] - xref[i, 0]
-        dy = x[i, 1] - xref[i, 1]
-        dz = x[i, 2] - xref[i, 2]
-        d = dx * dx + dy * dy + dz * dz
-        if d > m:
-            m = d
+        dx = xf[3 * i] - rf[3 * i]
+        dy = xf[3 * i + 1] - rf[3 * i + 1]
+        dz = xf[3 * i + 2] - rf[3 * i + 2]
+        m = max(m, dx * dx + dy * dy + dz * dz)
     return m
 
 
