@@ -379,3 +379,29 @@ def new_nlist(x, diam, box, skin):
     pi, pj, ps, sh, npairs = build_pairs(x, np.ascontiguousarray(diam, np.float64), np.asarray(box, np.float64),
                                          float(skin), cap)
     return (pi, pj, ps, sh, npairs, x.copy())
+
+
+@njit(cache=True, error_model="numpy")
+def band_energy_forces(X, diam, box, skin, PI, PJ, PS, SH, NP, XREF, E, F):
+    """Energies E (K,) and forces F (K, 3N) of K configurations X (K, 3N) of one system, each with its own
+    Verlet list in row k of PI, PJ, PS (K, cap), SH (K, cap, 3), NP (K,) (NP[k] < 0: not built yet) and
+    reference positions XREF (K, N, 3).  One compiled loop over the images of a band.
+
+    Returns the number of lists rebuilt, or -1 - k when image k's list needs more than cap pairs (grow the
+    arrays, set NP to -1 and call again).
+    """
+    K = X.shape[0]
+    n = diam.size
+    nreb = 0
+    lim = 0.25 * skin * skin
+    for k in range(K):
+        x = X[k].reshape(n, 3)
+        if NP[k] < 0 or max_disp2(x, XREF[k]) > lim:
+            m = _fill_pairs(x, diam, box, skin, 0.0, 1, PI[k], PJ[k], PS[k], SH[k])
+            if m < 0:
+                return -1 - k
+            NP[k] = m
+            XREF[k][:, :] = x
+            nreb += 1
+        E[k] = energy_forces(x, box, PI[k], PJ[k], PS[k], SH[k], NP[k], F[k].reshape(n, 3))
+    return nreb

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import model
 from ..engine import ForceField
+from ..engine.potential import band_energy_forces
 from .neb import NEB_DEFAULTS, NEBResult, run_neb
 from .profile import PROFILE_DEFAULTS, ProfileAnalysis, analyse_path
 
@@ -45,28 +46,46 @@ def max_particle_force(f: np.ndarray) -> float:
 
 
 class FullBand:
-    """Energies and forces of K images of the full system, one ForceField (own Verlet list) per image."""
+    """Energies and forces of K images of the full system, each image with its own Verlet list, evaluated
+    in one compiled loop (:func:`tlspipe.engine.potential.band_energy_forces`).  A non-finite energy is
+    returned as such (run_neb reports the band as diverged)."""
 
     def __init__(self, diameters, box, n_interior: int, skin: float = 0.3):
-        self.n = len(diameters)
-        self.ffs = [ForceField(diameters, box, skin=skin) for _ in range(n_interior)]
+        from ..engine import as_box
+
+        self.diam = np.ascontiguousarray(diameters, np.float64)
+        self.box = as_box(box)
+        self.n = self.diam.size
+        self.k = int(n_interior)
+        self.skin = float(skin)
         self.n_calls = 0
+        self.n_builds = 0
+        self._alloc(12 * self.n)
+        self.E = np.empty(self.k)
+        self.F = np.empty((self.k, 3 * self.n))
+
+    def _alloc(self, cap: int):
+        k = self.k
+        self.PI = np.empty((k, cap), np.int32)
+        self.PJ = np.empty((k, cap), np.int32)
+        self.PS = np.empty((k, cap))
+        self.SH = np.empty((k, cap, 3))
+        self.NP = np.full(k, -1, np.int64)
+        self.XREF = np.empty((k, self.n, 3))
 
     def __call__(self, X):
-        K = X.shape[0]
-        E = np.empty(K)
-        F = np.empty_like(X)
-        for k in range(K):
-            try:
-                e, f = self.ffs[k].energy_forces(X[k].reshape(self.n, 3))
-            except ValueError:  # non-finite energy: reported as a diverged band by run_neb
-                E[k] = np.nan
-                F[k] = np.nan
-                continue
-            E[k] = e
-            F[k] = f.ravel()
-        self.n_calls += K
-        return E, F
+        X = np.ascontiguousarray(X, np.float64)
+        if X.shape != (self.k, 3 * self.n):
+            raise ValueError(f"band of shape {X.shape}, expected ({self.k}, {3 * self.n})")
+        while True:
+            r = band_energy_forces(X, self.diam, self.box, self.skin, self.PI, self.PJ, self.PS, self.SH,
+                                   self.NP, self.XREF, self.E, self.F)
+            if r >= 0:
+                break
+            self._alloc(2 * self.PI.shape[1])  # a list outgrew its row: larger rows, all rebuilt
+        self.n_builds += r
+        self.n_calls += self.k
+        return self.E, self.F
 
 
 @dataclass
