@@ -342,6 +342,12 @@ def test_table1_by_hand():
     r = t.loc[0.062]  # no standard calculation: ratio and gain are NaN
     assert (r.calc_standard, r.calc_iterative, r.tls_iterative) == (0, 1, 1)
     assert np.isnan(r.tls_per_calc_standard) and np.isnan(r.gain)
+    assert np.isnan(r.tls_iterative_below_filter)  # no filter given
+    # the standard filter: iterative TLS b1, i0a, i1a at Tf 0.07 hopped (5, 5), (1, 3), (0, 0) times
+    df[C.T_AB] = [9, 9, 9, 9, 5, 1, 9, 0, 9, 4]
+    df[C.T_BA] = [9, 9, 9, 9, 5, 3, 9, 0, 9, 4]
+    tf = table1(df, min_transitions=4).set_index(TF)
+    assert tf.loc[0.07, "tls_iterative_below_filter"] == 2 and tf.loc[0.062, "tls_iterative_below_filter"] == 0
     t_all = table1(df, pretrain_round=None).set_index(TF)
     assert t_all.loc[0.07, "calc_iterative"] == 5 and t_all.loc[0.07, "calc_pretrain"] == 0
     assert list(t.index) == [0.062, 0.07]

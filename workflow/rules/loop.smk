@@ -210,4 +210,4 @@ rule table1:
     run:
         from tlspipe.loop.run import write_table1
 
-        write_table1(input[0], output[0])
+        write_table1(input[0], output[0], min_transitions=config["baseline"]["min_transitions"])

@@ -59,6 +59,8 @@ def register(subparsers):
                    help="round holding the random pretraining set, left out of calc_iterative ('none': keep all)")
     f.add_argument("--threshold", type=float, default=None,
                    help="TLS threshold on E_qs, epsilon (default: the table's is_tls column)")
+    f.add_argument("--min-transitions", type=int, default=None,
+                   help="the standard procedure's filter min(T_ab, T_ba) >= this: count the iterative TLS outside it")
     f.set_defaults(func=_table1)
 
     f = sub.add_parser("table2", help="time per pipeline step from benchmark files, beside the paper's (CSV)")
@@ -176,7 +178,7 @@ def _table1(args) -> int:
 
     pr = args.pretrain_round
     pr = None if str(pr).lower() == "none" else int(pr)
-    df = table1(args.tls, pretrain_round=pr, tls_threshold=args.threshold)
+    df = table1(args.tls, pretrain_round=pr, tls_threshold=args.threshold, min_transitions=args.min_transitions)
     _write_table(df, args.out)
     print(df.to_string(index=False))
     return _done([args.out])

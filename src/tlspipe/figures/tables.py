@@ -27,7 +27,8 @@ PAPER_TABLE1 = pd.DataFrame(
     columns=[TF, "units", "tls_standard", "calc_standard", "tls_iterative", "calc_iterative"])
 
 
-def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None = None) -> pd.DataFrame:
+def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None = None,
+           min_transitions: int | None = None) -> pd.DataFrame:
     """Iterative vs standard procedure, one row per Tf (ascending).
 
     tls: ``results/{study}/tls.parquet`` (path or DataFrame) with tf, status, is_dw, is_tls, round, procedure.
@@ -42,6 +43,9 @@ def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None =
     tls_per_calc_iterative_all = tls_iterative / (calc_pretrain + calc_iterative), and gain =
     tls_per_calc_iterative / tls_per_calc_standard.  pretrain_round=None counts every round in
     calc_iterative.  Ratios with a zero denominator are NaN.
+    tls_iterative_below_filter: TLS found by the iterative procedure that the standard procedure's filter
+    excludes, min(t_ab, t_ba) < min_transitions (NaN when min_transitions is None or the transition counts
+    are not in the table).
     """
     df = read_table(tls, "tls table", TABLE1_REQUIRED)
     proc = df[C.PROCEDURE].astype(str).to_numpy()
@@ -57,6 +61,9 @@ def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None =
     dw = as_bool(df[C.IS_DW])
     tl = tls_mask(df, tls_threshold)
     tf = df[TF].to_numpy(float)
+    below = None
+    if min_transitions is not None and {C.T_AB, C.T_BA} <= set(df.columns):
+        below = np.minimum(df[C.T_AB].to_numpy(float), df[C.T_BA].to_numpy(float)) < min_transitions
     rows = []
     for t in sorted(np.unique(tf[np.isfinite(tf)])):
         at = tf == t
@@ -74,10 +81,11 @@ def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None =
             "calc_iterative": n_it, "tls_per_calc_iterative": r_it,
             "tls_per_calc_iterative_all": _ratio(tls_it, n_pre + n_it),
             "gain": _ratio(r_it, r_st),
+            "tls_iterative_below_filter": int((it & tl & below).sum()) if below is not None else float("nan"),
         })
     cols = [TF, "tls_standard", "dw_standard", "calc_standard", "tls_per_calc_standard", "tls_iterative",
             "dw_iterative", "calc_pretrain", "calc_iterative", "tls_per_calc_iterative",
-            "tls_per_calc_iterative_all", "gain"]
+            "tls_per_calc_iterative_all", "gain", "tls_iterative_below_filter"]
     return pd.DataFrame(rows, columns=cols)
 
 

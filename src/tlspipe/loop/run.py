@@ -296,10 +296,12 @@ def build_tls_table(cfg, loop_exact_files, baseline_exact_file, pair_files, pred
     return df
 
 
-def write_table1(tls_file, out_csv) -> pd.DataFrame:
+def write_table1(tls_file, out_csv, min_transitions: int | None = None) -> pd.DataFrame:
+    """Table I of the study (see :func:`tlspipe.figures.tables.table1`); min_transitions: the standard
+    procedure's filter, to count the TLS the loop found outside it."""
     from ..figures import table1
 
-    t = table1(pd.read_parquet(tls_file))
+    t = table1(pd.read_parquet(tls_file), min_transitions=min_transitions)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     t.to_csv(out_csv, index=False)
     return t
