@@ -91,9 +91,10 @@ class MD:
     """A molecular-dynamics state (positions, velocities, diameters, box) with a persistent neighbour list.
 
     Positions are kept unwrapped during a run; ``wrapped()`` returns them folded into [-L/2, L/2).
+    The Verlet skin 0.25 sigma was the fastest of 0.2-0.35 at T = 0.04, N = 1500 (a rebuild every ~24 steps).
     """
 
-    def __init__(self, x, v, diameters, box, skin: float = 0.3):
+    def __init__(self, x, v, diameters, box, skin: float = 0.25):
         from . import as_box, check_system
         from .potential import new_nlist
 

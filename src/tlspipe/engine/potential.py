@@ -140,19 +140,23 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
         count[cell[i] + 1] += 1
     start = np.cumsum(count)
     fill = start[:-1].copy()
+    # counting sort by cell, with sorted copies: a run of cells along the last axis is one contiguous range
     order = np.empty(n, np.int64)
-    xs0 = np.empty(n)
-    xs1 = np.empty(n)
-    xs2 = np.empty(n)
+    ys0 = np.empty(n)
+    ys1 = np.empty(n)
+    ys2 = np.empty(n)
+    ysd = np.empty(n)
     for i in range(n):
         k = fill[cell[i]]
         fill[cell[i]] += 1
         order[k] = i
-        xs0[k] = xw[i, 0]
-        xs1[k] = xw[i, 1]
-        xs2[k] = xw[i, 2]
+        ys0[k] = xw[i, 0]
+        ys1[k] = xw[i, 1]
+        ys2[k] = xw[i, 2]
+        ysd[k] = diam[i]
     # per cell: the particles of its half stencil gathered into one candidate buffer (coordinates already
-    # in the image seen from the cell), so that each particle's test is one long vectorised loop
+    # in the image seen from the cell), so that each particle's test is one long vectorised loop.  The
+    # stencil is walked in rows along the last axis, each row one or (at the box edge) two ranges.
     w = 2 * reach + 1
     maxc = 0
     for c in range(ncell):
@@ -163,7 +167,9 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
     bz = np.empty(bufcap)
     bs = np.empty(bufcap)
     bj = np.empty(bufcap, np.int64)
-    bo = np.empty((bufcap, 3))
+    bo0 = np.empty(bufcap)
+    bo1 = np.empty(bufcap)
+    bo2 = np.empty(bufcap)
     gap = np.empty(bufcap)
     npairs = 0
     cap = pi.size
@@ -171,27 +177,37 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
         for c1 in range(nc1):
             for c2 in range(nc2):
                 c = (c0 * nc1 + c1) * nc2 + c2
-                # the cell itself first, then the neighbour cells at offsets lexicographically after
-                # (0, 0, 0): every pair of cells once, each neighbour seen in its nearest image
+                # rows of the half stencil: (0, 0, 0..reach) first (the cell itself leads), then (0, db > 0, *)
+                # and (da > 0, *, *): every pair of cells once, each neighbour seen in its nearest image
                 nbuf = 0
                 for da in range(0, reach + 1):
                     for db in range(-reach if da > 0 else 0, reach + 1):
-                        for dc in range(-reach if (da > 0 or db > 0) else 0, reach + 1):
-                            t0, ox = _wrap_cell(c0 + da, nc0, box[0])
-                            t1, oy = _wrap_cell(c1 + db, nc1, box[1])
-                            t2, oz = _wrap_cell(c2 + dc, nc2, box[2])
-                            nb = (t0 * nc1 + t1) * nc2 + t2
-                            for b in range(start[nb], start[nb + 1]):
-                                j = order[b]
-                                bx[nbuf] = xw[j, 0] + ox
-                                by[nbuf] = xw[j, 1] + oy
-                                bz[nbuf] = xw[j, 2] + oz
-                                bs[nbuf] = diam[j]
-                                bj[nbuf] = j
-                                bo[nbuf, 0] = ox
-                                bo[nbuf, 1] = oy
-                                bo[nbuf, 2] = oz
-                                nbuf += 1
+                        t0, ox = _wrap_cell(c0 + da, nc0, box[0])
+                        t1, oy = _wrap_cell(c1 + db, nc1, box[1])
+                        base = (t0 * nc1 + t1) * nc2
+                        lo = 0 if (da == 0 and db == 0) else -reach
+                        # the row c2+lo .. c2+reach: the part inside the box, then the wrapped parts
+                        for part in range(3):
+                            if part == 0:
+                                z0, z1, oz = max(c2 + lo, 0), min(c2 + reach, nc2 - 1), 0.0
+                            elif part == 1:
+                                z0, z1, oz = c2 + lo + nc2, nc2 - 1, -box[2]
+                            else:
+                                z0, z1, oz = 0, c2 + reach - nc2, box[2]
+                            if z1 < z0:
+                                continue
+                            b0 = start[base + z0]
+                            nb = start[base + z1 + 1] - b0
+                            for q in range(nb):  # vectorised copy
+                                bx[nbuf + q] = ys0[b0 + q] + ox
+                                by[nbuf + q] = ys1[b0 + q] + oy
+                                bz[nbuf + q] = ys2[b0 + q] + oz
+                                bs[nbuf + q] = ysd[b0 + q]
+                                bj[nbuf + q] = order[b0 + q]
+                                bo0[nbuf + q] = ox
+                                bo1[nbuf + q] = oy
+                                bo2[nbuf + q] = oz
+                            nbuf += nb
                 for a in range(start[c], start[c + 1]):
                     i = order[a]
                     xa, ya, za, si = xw[i, 0], xw[i, 1], xw[i, 2], diam[i]
@@ -204,9 +220,9 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
                         if gap[k] < 0.0:
                             j = bj[k]
                             # separation xw_i - (xw_j + o) = x_i - x_j - (o + img_i - img_j)
-                            sx = bo[k, 0] + img[i, 0] - img[j, 0]
-                            sy = bo[k, 1] + img[i, 1] - img[j, 1]
-                            sz = bo[k, 2] + img[i, 2] - img[j, 2]
+                            sx = bo0[k] + img[i, 0] - img[j, 0]
+                            sy = bo1[k] + img[i, 1] - img[j, 1]
+                            sz = bo2[k] + img[i, 2] - img[j, 2]
                             if i < j:
                                 pi[npairs] = i
                                 pj[npairs] = j
