@@ -184,6 +184,21 @@ def test_per_glass_counts_by_hand():
     assert cnt.loc["a"].tolist() == [2, 1] and cnt.loc["b"].tolist() == [1, 1] and cnt.loc["c"].tolist() == [0, 0]
 
 
+def test_fig4_d_keeps_none_apart_from_one(tmp_path):
+    """With 120 DW in one glass, a glass with no TLS and one with a single TLS fall in different bars."""
+    rows = [("g0", True, 0.02, False)] * 120 + [("g1", True, 0.02, False)] * 5 + [("g1", True, 1e-3, True)]
+    df = pd.DataFrame(rows, columns=[C.GLASS, C.IS_DW, C.E_QS, C.IS_TLS])
+    df[TF], df["pred_e_qs"], df[C.ROUND], df[C.PROCEDURE] = 0.092, 0.01, 1, "iterative"
+    fig = fig4(df, tmp_path / "f.png", THR)
+    ax = fig.axes[3]
+    bars = [p for p in ax.patches if type(p).__name__ == "Rectangle" and p.get_fill()]  # the TLS histogram
+
+    def height_at(v):
+        return [p.get_height() for p in bars if p.get_x() <= v <= p.get_x() + p.get_width()]
+
+    assert height_at(0.0) == [1.0] and height_at(1.0) == [1.0]  # two bars: no TLS (g0), one TLS (g1)
+
+
 # --------------------------------------------------------------------------- fig5
 def test_fig5_ranking_colours_and_files(tables, tmp_path):
     qs, dw = tables["shap_qs"], tables["shap_dw"]

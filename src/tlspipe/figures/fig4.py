@@ -235,11 +235,12 @@ def _panel_d(axes, df, thr, tfs, gtf):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("number per glass (count)")
         hi = int(max(cnt["dw"].max(), cnt["tls"].max(), 1)) if len(cnt) else 1
-        width = max(1, int(np.ceil((hi + 1) / 40)))
-        bins = np.arange(0, hi + width + 1, width) - 0.5
+        # unit bins up to 100 per glass; wider beyond, but "none" always keeps a bin of its own
+        width = max(1, int(np.ceil(hi / 100)))
+        bins = np.concatenate([[-0.5], np.arange(0.5, hi + width + 0.5, width)])
         col = tf_colour(tf, tfs)
         ax.hist(cnt["dw"], bins=bins, histtype="step", color="0.35", label="DW")
-        ax.hist(cnt["tls"], bins=bins, histtype="stepfilled", alpha=0.6, color=col, label="TLS")
+        ax.hist(cnt["tls"], bins=bins, histtype="bar", rwidth=0.8, alpha=0.6, color=col, label="TLS")
         ax.text(0.98, 0.9, f"{tf_text(tf)}, {len(cnt)} glasses", transform=ax.transAxes, ha="right", va="top",
                 fontsize=7)
         ax.legend(fontsize=7, frameon=False, loc="center right")
