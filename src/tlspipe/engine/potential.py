@@ -80,7 +80,9 @@ def _wrap_cell(t, nc, length):
 
 @njit(cache=True, error_model="numpy")
 def _gaps(bx, by, bz, bs, gap, nbuf, xa, ya, za, si, skin, rfixed):
-    """gap[k] = r^2 - r_list^2 from (xa, ya, za) to the candidates k < nbuf (a vectorised loop)."""
+    """gap[k] = r^2 - r_list^2 from (xa, ya, za) to the candidates k < nbuf (a vectorised loop); returns
+    how many are within range, so that the caller's scan can stop after the last of them."""
+    cnt = 0
     for k in range(nbuf):
         dx = xa - bx[k]
         dy = ya - by[k]
@@ -89,7 +91,10 @@ def _gaps(bx, by, bz, bs, gap, nbuf, xa, ya, za, si, skin, rfixed):
         rl = RC * 0.5 * (si + sj) * (1.0 - NONADD * abs(si - sj)) + skin
         if rfixed > 0.0:
             rl = rfixed
-        gap[k] = dx * dx + dy * dy + dz * dz - rl * rl
+        g = dx * dx + dy * dy + dz * dz - rl * rl
+        gap[k] = g
+        cnt += g < 0.0
+    return cnt
 
 
 @njit(cache=True, error_model="numpy")
@@ -213,11 +218,16 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
                     xa, ya, za, si = xw[i, 0], xw[i, 1], xw[i, 2], diam[i]
                     k0 = a - start[c] + 1  # partners in the own cell come after a
                     # from 0, not k0: with a start that varies between calls the vector loop runs ~4x slower
-                    _gaps(bx, by, bz, bs, gap, nbuf, xa, ya, za, si, skin, rfixed)
-                    if npairs + nbuf - k0 > cap:
+                    left = _gaps(bx, by, bz, bs, gap, nbuf, xa, ya, za, si, skin, rfixed)
+                    for k in range(k0):
+                        left -= gap[k] < 0.0
+                    if npairs + left > cap:
                         return -1
-                    for k in range(k0, nbuf):
+                    k = k0 - 1
+                    while left > 0:  # the scan stops at the last partner in range
+                        k += 1
                         if gap[k] < 0.0:
+                            left -= 1
                             j = bj[k]
                             # separation xw_i - (xw_j + o) = x_i - x_j - (o + img_i - img_j)
                             sx = bo0[k] + img[i, 0] - img[j, 0]
