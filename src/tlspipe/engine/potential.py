@@ -38,20 +38,10 @@ def pair_energy(r2, s):
     return u6 * u6 + C0 + C2 * q + C4 * q * q
 
 
-@njit(cache=True, error_model="numpy")
-def _append(i, j, r2, ox, oy, oz, si, diam, img, skin, rfixed, pi, pj, ps, sh, npairs, cap):
-    """Store the candidate pair (i, j) if it is within its list range; returns the new count (-1: full).
-    The shift makes x_i - x_j - sh the separation: (xw_i + img_i) - (xw_j + img_j) - (o + img_i - img_j)."""
-    s = sij(si, diam[j])
-    if rfixed <= 0.0:
-        rl = RC * s + skin
-        if r2 >= rl * rl:
-            return npairs
-    if npairs == cap:
-        return -1
-    sx = ox + img[i, 0] - img[j, 0]
-    sy = oy + img[i, 1] - img[j, 1]
-    sz = oz + img[i, 2] - img[j, 2]
+@njit(cache=True, inline="always", error_model="numpy")
+def _store(i, j, sx, sy, sz, s, pi, pj, ps, sh, npairs):
+    """Write pair (i, j) with shift (sx, sy, sz) (x_i - x_j - shift is the separation) and sigma_ij = s at
+    index npairs, oriented i < j (the shift flips with the orientation); returns npairs + 1."""
     if i < j:
         pi[npairs] = i
         pj[npairs] = j
@@ -122,7 +112,6 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
     if nc0 < 2 * reach + 1 or nc1 < 2 * reach + 1 or nc2 < 2 * reach + 1:
         return _fill_pairs_small(x, diam, box, skin, rfixed, rlist_max, pi, pj, ps, sh)
     ncell = nc0 * nc1 * nc2
-    rmax2 = rlist_max * rlist_max
     # wrapped copy in [0, L), each particle's image offset, and its cell
     xw = np.empty_like(x)
     img = np.empty_like(x)
@@ -230,24 +219,8 @@ def _fill_pairs(x, diam, box, skin, rfixed, reach, pi, pj, ps, sh):
                             left -= 1
                             j = bj[k]
                             # separation xw_i - (xw_j + o) = x_i - x_j - (o + img_i - img_j)
-                            sx = bo0[k] + img[i, 0] - img[j, 0]
-                            sy = bo1[k] + img[i, 1] - img[j, 1]
-                            sz = bo2[k] + img[i, 2] - img[j, 2]
-                            if i < j:
-                                pi[npairs] = i
-                                pj[npairs] = j
-                                sh[npairs, 0] = sx
-                                sh[npairs, 1] = sy
-                                sh[npairs, 2] = sz
-                            else:
-                                pi[npairs] = j
-                                pj[npairs] = i
-                                sh[npairs, 0] = -sx
-                                sh[npairs, 1] = -sy
-                                sh[npairs, 2] = -sz
-                            s = sij(si, bs[k])
-                            ps[npairs] = 1.0 / (s * s)
-                            npairs += 1
+                            npairs = _store(i, j, bo0[k] + img[i, 0] - img[j, 0], bo1[k] + img[i, 1] - img[j, 1],
+                                            bo2[k] + img[i, 2] - img[j, 2], sij(si, bs[k]), pi, pj, ps, sh, npairs)
     return npairs
 
 
@@ -258,7 +231,6 @@ def _fill_pairs_small(x, diam, box, skin, rfixed, rlist_max, pi, pj, ps, sh):
     cap = pi.size
     rmax2 = rlist_max * rlist_max
     hx, hy, hz = 0.5 * box[0], 0.5 * box[1], 0.5 * box[2]
-    zero = np.zeros_like(x)
     npairs = 0
     for i in range(n):
         for j in range(i + 1, n):
@@ -274,9 +246,14 @@ def _fill_pairs_small(x, diam, box, skin, rfixed, rlist_max, pi, pj, ps, sh):
             r2 = dx * dx + dy * dy + dz * dz
             if r2 >= rmax2:
                 continue
-            npairs = _append(i, j, r2, px, py, pz, diam[i], diam, zero, skin, rfixed, pi, pj, ps, sh, npairs, cap)
-            if npairs < 0:
+            s = sij(diam[i], diam[j])
+            if rfixed <= 0.0:
+                rl = RC * s + skin
+                if r2 >= rl * rl:
+                    continue
+            if npairs == cap:
                 return -1
+            npairs = _store(i, j, px, py, pz, s, pi, pj, ps, sh, npairs)
     return npairs
 
 
