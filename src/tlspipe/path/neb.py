@@ -333,15 +333,7 @@ def lbfgs_finish(X, d, g, x_prev, g_prev, h0, max_move, atom_dim):
     if reset:
         for i in range(d.size):
             d[i] = -h0 * g[i]
-    per = 0.0
-    for p in range(d.size // atom_dim):
-        a = 0.0
-        for k in range(atom_dim):
-            v = d[p * atom_dim + k]
-            a += v * v
-        if a > per:
-            per = a
-    per = math.sqrt(per)
+    per = max_atom_norm(d, atom_dim)
     c = max_move / per if per > max_move else 1.0
     for i in range(1, M - 1):
         for j in range(D):
