@@ -40,3 +40,26 @@ def small_glass():
     x, res = engine.fire_minimise(x, diam, box, ftol=1e-10)
     assert res.converged
     return x, diam, box
+
+
+def neighbouring_minima_n100(tol):
+    """A quenched N = 100 glass (seed 3) and the first minimum a Langevin run at T = 0.04 with quenches every
+    0.1 reaches that differs from it by more than tol (largest single-particle displacement, drift removed):
+    (x, second, diameters, box), second as returned by FIRE (unwrapped)."""
+    from tlspipe import model
+    from tlspipe.engine import MD, fire_minimise, maxwell_velocities
+    from tlspipe.path.glass import unwrap_to
+
+    n = 100
+    box = model.box_length(n)
+    diam = model.diameters(n)
+    rng = np.random.default_rng(3)
+    x, _ = fire_minimise(rng.uniform(-box / 2, box / 2, (n, 3)), diam, box, ftol=1e-10)
+    md = MD(x, maxwell_velocities(n, 0.04, rng), diam, box)
+    for q in range(60):
+        md.run(10, dt=0.01, thermostat="langevin", T=0.04, gamma=1.0, seed=q)
+        xm, _ = fire_minimise(md.x, diam, box, ftol=1e-10)
+        d = unwrap_to(xm, x, box) - x
+        if np.abs(d - d.mean(axis=0)).max() > tol:
+            return x, xm, diam, box
+    pytest.fail("the quenches did not find a second minimum")

@@ -6,30 +6,19 @@ import pytest
 
 from tlspipe import columns as C
 from tlspipe import model
-from tlspipe.engine import MD, ForceField, fire_minimise, maxwell_velocities
+from tlspipe.engine import ForceField
 from tlspipe.path import DEFAULTS, batch
-from tlspipe.path.glass import unwrap_to
 from tlspipe.store.isstore import ISStore, write_store
+
+from conftest import neighbouring_minima_n100  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """An IS store of a quenched N = 100 glass: IS 0 and 1 are neighbouring minima, IS 2 is not a minimum."""
-    n = 100
-    box = model.box_length(n)
-    diam = model.diameters(n)
-    rng = np.random.default_rng(3)
-    x, _ = fire_minimise(rng.uniform(-box / 2, box / 2, (n, 3)), diam, box, ftol=1e-10)
-    md = MD(x, maxwell_velocities(n, 0.04, rng), diam, box)
-    second = None
-    for q in range(60):
-        md.run(10, dt=0.01, thermostat="langevin", T=0.04, gamma=1.0, seed=q)
-        xm, _ = fire_minimise(md.x, diam, box, ftol=1e-10)
-        d = unwrap_to(xm, x, box) - x
-        if np.abs(d - d.mean(axis=0)).max() > 1e-4:
-            second = xm - box * np.floor(xm / box + 0.5)
-            break
-    assert second is not None
+    x, second, diam, box = neighbouring_minima_n100(1e-4)
+    n = diam.size
+    second = second - box * np.floor(second / box + 0.5)
     bad = x.copy()
     bad[5] += 0.05
     pos = np.stack([x, second, bad])

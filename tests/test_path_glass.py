@@ -8,42 +8,21 @@ import numpy as np
 import pytest
 
 from tlspipe import model
-from tlspipe.engine import MD, ForceField, fire_minimise, maxwell_velocities
+from tlspipe.engine import ForceField, fire_minimise
 from tlspipe.path.glass import max_particle_force, neb_pair, unwrap_to
 from tlspipe.path.profile import analyse_path, arc_length
 
 HBAR = model.unit_preset("argon").hbar
-from conftest import FIXTURE_DIR  # noqa: E402  ../shared/fixtures beside the repository
+from conftest import FIXTURE_DIR, neighbouring_minima_n100  # noqa: E402  ../shared/fixtures beside the repository
 
 FIXTURE = str(FIXTURE_DIR)
-
-
-def _same_is(x, y, box, tol=1e-5):
-    d = unwrap_to(y, x, box) - x
-    d -= d.mean(axis=0)
-    return np.abs(d).max() < tol
 
 
 @pytest.fixture(scope="module")
 def small_pair():
     """Two neighbouring minima of a quenched N = 100 glass (MD at T = 0.04 with quenches), a DW pair with
     path length ~0.6."""
-    n = 100
-    box = model.box_length(n)
-    diam = model.diameters(n)
-    rng = np.random.default_rng(3)
-    x, _ = fire_minimise(rng.uniform(-box / 2, box / 2, (n, 3)), diam, box, ftol=1e-10)
-    md = MD(x, maxwell_velocities(n, 0.04, rng), diam, box)
-    found = [x]
-    for q in range(60):
-        md.run(10, dt=0.01, thermostat="langevin", T=0.04, gamma=1.0, seed=q)
-        xm, _ = fire_minimise(md.x, diam, box, ftol=1e-10)
-        if not any(_same_is(f, xm, box) for f in found):
-            found.append(xm)
-        if len(found) == 2:
-            break
-    assert len(found) == 2, "the quench did not find a second minimum"
-    return found[0], found[1], diam, box
+    return neighbouring_minima_n100(1e-5)
 
 
 @pytest.fixture(scope="module")
