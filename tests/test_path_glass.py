@@ -159,3 +159,25 @@ def test_fixture_pair_is_not_a_double_well(fixture_glass):
     assert r.status == "not_dw"
     assert r.delta_e == pytest.approx(1500 * (0.2046749726 - 0.2044810139), abs=1e-5)
     assert math.isnan(r.e_qs)
+
+
+def test_full_band_matches_one_force_field_per_image(small_pair):
+    """The compiled band loop gives each image the energy and forces of its own ForceField, also after the
+    images move past the skin (rebuilds) and when the first lists outgrow their rows (the arrays grow)."""
+    from tlspipe.path.glass import FullBand
+    from tlspipe.path.neb import interpolate
+
+    xa, xb, diam, box = small_pair
+    xb = unwrap_to(xb, xa, box)
+    X = interpolate(xa.ravel(), xb.ravel(), 7)[1:-1]
+    band = FullBand(diam, box, X.shape[0])
+    band._alloc(8)  # rows far too short: the first call must grow them
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        E, F = band(X)
+        for k in range(X.shape[0]):
+            e, f = ForceField(diam, box).energy_forces(X[k].reshape(-1, 3))
+            assert E[k] == pytest.approx(e, rel=1e-12, abs=1e-12)
+            np.testing.assert_allclose(F[k], f.ravel(), rtol=1e-10, atol=1e-10)
+        X = X + rng.normal(0.0, 0.1, X.shape)  # moves of ~0.3 sigma: past skin / 2
+    assert band.PI.shape[1] > 8 and band.n_builds > X.shape[0]
