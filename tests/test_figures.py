@@ -104,7 +104,7 @@ def test_fig3_kelvin_and_rounds(tables):
     ok = (sub[C.E_QS] > 0) & (sub["pred_e_qs"] > 0)
     xy = ax.collections[0].get_offsets()
     np.testing.assert_allclose(np.sort(xy[:, 0]), np.sort(sub.loc[ok, C.E_QS_K]))  # kelvin column itself
-    np.testing.assert_allclose(np.sort(xy[:, 1]), np.sort(sub.loc[ok, "pred_e_qs"] * 119.8), rtol=1e-9)
+    np.testing.assert_allclose(np.sort(xy[:, 1]), np.sort(sub.loc[ok, "pred_e_qs"] * 479.2), rtol=1e-9)
     assert f"n = {ok.sum()}" in legend_texts(ax)[0]
 
 

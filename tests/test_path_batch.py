@@ -46,7 +46,7 @@ def test_run_pairs_rows_failures_and_resume(store, tmp_path, monkeypatch):
     assert res[C.STATUS].iloc[0] == "dw"
     assert res[C.STATUS].iloc[1] == "failed: endpoint not a minimum"
     good = res.iloc[0]
-    assert good[C.E_QS_K] == pytest.approx(good[C.E_QS] * 119.8)
+    assert good[C.E_QS_K] == pytest.approx(good[C.E_QS] * 479.2)  # the default preset, paper
     assert good[C.E_QS] > 0 and good[C.BARRIER] > 0 and good[C.PATH_LENGTH] > 0 and good[C.N_ITER] > 0
     # the table on disk is the same, and carries the configuration
     import json

@@ -99,16 +99,27 @@ class UnitPreset:
         return np.asarray(e_kelvin) / self.epsilon_kelvin
 
 
+#: epsilon / k_B of argon's Lennard-Jones potential 4 eps_Ar [(s/r)^12 - (s/r)^6] (kelvin).
+ARGON_EPSILON_KELVIN = 119.8
+
 UNIT_PRESETS = {
-    # Argon: hbar* ~ 0.0296.  The paper's TLS threshold 0.0015 eps is 0.18 K in these units.
-    "argon": UnitPreset("argon", 3.405, 119.8, 39.948),
+    # The paper's scale ("argon units" of Ciarella et al. 2023), the one its TLS threshold 0.0015 eps refers
+    # to.  The model's pair energy is (s/r)^12 + ...: its epsilon is the coefficient of the r^-12 repulsion,
+    # which in argon's Lennard-Jones potential is 4 eps_Ar.  So epsilon/k_B = 4 x 119.8 K = 479.2 K, with
+    # argon's sigma and mass: hbar* = 0.01478, half the value of the 'argon' preset below, and
+    # 0.0015 eps = 0.72 K.  This reproduces the authors' own E_qs (README, "Agreement with the authors'
+    # calculations"; benchmarks/calibration.py): median ratio 0.91 on 56 double wells of their glass,
+    # against 1.79 with 'argon'.
+    "paper": UnitPreset("paper", 3.405, 4.0 * ARGON_EPSILON_KELVIN, 39.948),
+    # Argon with epsilon = the Lennard-Jones well depth: hbar* ~ 0.0296.  0.0015 eps is 0.18 K here.
+    "argon": UnitPreset("argon", 3.405, ARGON_EPSILON_KELVIN, 39.948),
     # NiP-like metallic glass parameters: hbar* ~ 0.0135.
     "nip": UnitPreset("nip", 2.2, 934.0, 58.69),
 }
 
 
 def unit_preset(name_or_dict) -> UnitPreset:
-    """A preset by name ('argon', 'nip') or a custom one from a mapping with the three fields."""
+    """A preset by name ('paper', 'argon', 'nip') or a custom one from a mapping with the three fields."""
     if isinstance(name_or_dict, UnitPreset):
         return name_or_dict
     if isinstance(name_or_dict, str):

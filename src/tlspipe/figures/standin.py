@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as C
+from .. import model
 from .common import (PRED_BARRIER, PRED_DW, PRED_E_QS, PROCEDURE_BOTH, PROCEDURE_ITERATIVE,
                      PROCEDURE_STANDARD, SHAP_VALUE_PREFIX, TF, TLS_THRESHOLD)
 
-#: epsilon / k_B of the argon preset, K (used for e_qs_kelvin)
-ARGON_EPS_K = 119.8
+#: epsilon / k_B of the default ('paper') unit preset, K (used for e_qs_kelvin)
+EPS_K = model.unit_preset("paper").epsilon_kelvin
 DR, DIST = C.dr_columns(3), C.dist_columns(3)
 DR1 = DR[0]
 STANDIN_GLASSES = {0.062: 3, 0.07: 3, 0.092: 2}
@@ -101,7 +102,7 @@ def make_tables(seed: int = 0, pairs_per_glass: int = 250, glasses: dict | None 
     tls = pairs.copy()
     tls[C.STATUS] = status
     tls[C.E_QS] = np.where(is_dw, e_qs, nan)
-    tls[C.E_QS_K] = tls[C.E_QS] * ARGON_EPS_K
+    tls[C.E_QS_K] = tls[C.E_QS] * EPS_K
     tls[C.BARRIER] = np.where(is_dw, barrier, nan)
     tls[C.DELTA0] = np.where(is_dw, delta0, nan)
     tls[C.PATH_LENGTH] = tls[C.D] * 10.0 ** rng.uniform(0.0, 0.3, n)  # the band is longer than the chord d

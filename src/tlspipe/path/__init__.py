@@ -7,7 +7,7 @@ Reduced units: energies epsilon, lengths sigma, masses 1; hbar from a unit prese
 Main entry points::
 
     from tlspipe.path import run_pairs, neb_pair, DEFAULTS
-    df = run_pairs("is.h5", pairs_df, "exact.parquet", {"units": "argon"})
+    df = run_pairs("is.h5", pairs_df, "exact.parquet", {"units": "paper"})
     res = neb_pair(x_a, x_b, diameters, box, hbar)          # one pair, PairResult
 
 Lower level: :func:`run_neb` (any force callable), :func:`analyse_path`, :func:`solve_levels`,

@@ -9,9 +9,10 @@ that is not a minimum, a band that does not converge, any exception) is a row wi
 Output columns: columns.IDS + columns.EXACT (see :mod:`tlspipe.columns`), energies in epsilon, d the path
 length in sigma (arc length of the converged band in the 3N-dimensional space, masses 1; not the straight
 end-to-end distance of the pair features), delta_e = |V(1) - V(0)|.  hbar comes from the unit preset
-(``units``: argon hbar* = 0.0296, nip 0.0135) and e_qs_kelvin = e_qs * epsilon/k_B of that preset (argon:
-119.8 K, so the paper's TLS threshold 0.0015 epsilon is 0.18 K; whether the authors meant another epsilon
-is open, METHOD 4).  e_qs and delta0 are NaN unless the status is 'dw'.  The Parquet schema metadata holds
+(``units``: ``paper`` hbar* = 0.01478, the scale of the authors' own E_qs; ``argon`` 0.0296; ``nip`` 0.0135;
+see :data:`tlspipe.model.UNIT_PRESETS`) and e_qs_kelvin = e_qs * epsilon/k_B of that preset (paper: 479.2 K,
+so the TLS threshold 0.0015 epsilon is 0.72 K; argon: 119.8 K).  e_qs and delta0 are NaN unless the status
+is 'dw'.  The Parquet schema metadata holds
 the configuration and hbar (key ``tlspipe``).
 """
 
@@ -45,7 +46,7 @@ DEFAULTS: dict = {
     **NEB_DEFAULTS,
     **PROFILE_DEFAULTS,
     **GLASS_DEFAULTS,
-    "units": "argon",  # unit preset (model.UNIT_PRESETS) or a mapping sigma_angstrom/epsilon_kelvin/mass_amu
+    "units": "paper",  # unit preset (model.UNIT_PRESETS) or a mapping sigma_angstrom/epsilon_kelvin/mass_amu
     "tls_threshold": 0.0015,  # epsilon: a DW with E_qs below this is a TLS (reported in the log only)
 }
 

@@ -19,7 +19,7 @@ def register(subparsers):
     p.add_argument("store", help="IS store (HDF5) of one glass")
     p.add_argument("--pairs", required=True, help="CSV or Parquet with integer columns is_a, is_b")
     p.add_argument("--out", required=True, help="results (Parquet): glass, is_a, is_b, status, e_qs, ...")
-    p.add_argument("--units", default=DEFAULTS["units"], help="unit preset for hbar and kelvin (argon, nip)")
+    p.add_argument("--units", default=DEFAULTS["units"], help="unit preset for hbar and kelvin: paper (default, the authors' E_qs scale), argon, nip")
     p.add_argument("--images", type=int, default=DEFAULTS["images"], help="images including both ends")
     p.add_argument("--tol", type=float, default=DEFAULTS["tol"], help="force tolerance (epsilon/sigma)")
     p.add_argument("--max-iter", type=int, default=DEFAULTS["max_iter"])
