@@ -35,7 +35,7 @@ def _read_fixture(name):
 # ------------------------------------------------------------------------- independent numpy reference
 
 def ref_geo(pa, pb, box, m):
-    """Plain numpy features of one pair, from the definitions in METHOD.md section 3."""
+    """Plain numpy features of one pair, from the definitions in tlspipe.pairs.features."""
     box = np.broadcast_to(box, (3,))
     dr = pb - pa
     dr -= box * np.round(dr / box)

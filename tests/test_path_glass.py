@@ -132,7 +132,7 @@ def test_active_preconditioner_does_not_change_the_profile(small_pair):
 
 
 def test_short_tls_like_pair(short_pair):
-    """METHOD 6: on a path of length ~0.1 a plain NEB (kappa = 1) lets the images collapse.  Here the band
+    """On a path of length ~0.1 a plain NEB (kappa = 1) lets the images collapse.  Here the band
     converges to the path-scaled tolerance, the images stay equally spaced on each side of the climbing
     image, and the result is a double well."""
     xa, xb, diam, box = short_pair

@@ -1,4 +1,4 @@
-"""1D Schroedinger solver and WKB element against analytic and reference values (METHOD.md section 4)."""
+"""1D Schroedinger solver and WKB element against analytic and reference values (published splittings of the two model double wells and the quartic oscillator)."""
 
 import math
 

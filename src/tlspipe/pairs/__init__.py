@@ -1,4 +1,4 @@
-"""Pair features of inherent structures (METHOD.md section 3), computed in compiled chunks and streamed
+"""Pair features of inherent structures (definitions in :mod:`tlspipe.pairs.features`), computed in compiled chunks and streamed
 to Parquet: :func:`featurise_store` for a whole store, :func:`pair_features` for one pair."""
 
 from .features import PairsError, featurise_store, output_schema, pair_features, read_metadata

@@ -1,6 +1,6 @@
 """Features of every pair of inherent structures (IS) of one glass, streamed to Parquet.
 
-Definitions (METHOD.md section 3).  For IS alpha, beta of one glass, ordered by energy (``is_a`` the lower,
+Definitions (the authors' features, checked against their stored rows in tests/test_pairs.py).  For IS alpha, beta of one glass, ordered by energy (``is_a`` the lower,
 ``is_b`` the higher; ids are store indices; equal energies: the lower store index is ``is_a``):
 
 * ``delta_e``  = N (e_b - e_a), total energy difference in epsilon (e: energy per particle);

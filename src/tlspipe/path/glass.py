@@ -20,7 +20,7 @@ from .neb import NEB_DEFAULTS, NEBResult, run_neb
 from .profile import PROFILE_DEFAULTS, ProfileAnalysis, analyse_path
 
 GLASS_DEFAULTS = dict(
-    endpoint_ftol=1e-3,  # epsilon/sigma: an end with max_i |F_i| above this is not a minimum (METHOD 6)
+    endpoint_ftol=1e-3,  # epsilon/sigma: an end with max_i |F_i| above this is not a minimum (a band pinned to a non-stationary end slides downhill)
     remove_drift=True,  # subtract the mean displacement (a rigid translation) between the two IS
     skin=0.3,  # sigma, Verlet skin of the per-image neighbour lists
     active=False,  # first relax a band of the moving particles only, then finish on the full band

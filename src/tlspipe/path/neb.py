@@ -15,7 +15,9 @@ E, Ren & Vanden-Eijnden, J. Chem. Phys. 126, 164103 (2007)):
   climbing stage starts, then kept) gets F - 2 (F . tau) tau.
 * method 'string' (default): no springs; after every step the images are redistributed to equal arc length
   along the polygon (separately on each side of the climbing image).  This is the remedy for short,
-  TLS-like paths (METHOD 6): the images cannot collapse onto an end whatever the path length.
+  TLS-like paths: with kappa = 1 on a path of length ~0.1 the spring force (~1e-3) is no larger than the
+  tolerance, and the images of a plain NEB collapse onto an end minimum; here they cannot, whatever the
+  path length.
 * method 'neb': springs kappa (|R_{i+1} - R_i| - |R_i - R_{i-1}|) tau, with kappa scaled to the straight
   end-to-end distance d0 so that kappa d0^2 stays constant (the scale-invariant choice):
   kappa_eff = kappa * clip((spring_ref_length / d0)^2, 1, spring_max / kappa).
