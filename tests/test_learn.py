@@ -394,3 +394,58 @@ def test_members_give_the_same_predictions_through_the_compiled_path(monkeypatch
         monkeypatch.setattr(members, "COMPILED_MIN_ROWS", 0)
         np.testing.assert_allclose(m.predict(X, 2), native, rtol=0, atol=1e-12)
         monkeypatch.setattr(members, "COMPILED_MIN_ROWS", 20_000)
+
+
+@pytest.mark.parametrize("action", ["evaluate", "fit"])
+def test_cli_config_file_against_flags(tmp_path, monkeypatch, capsys, action):
+    """defaults < --config file < flags given on the command line, for evaluate and fit."""
+    import importlib
+
+    from tlspipe import cli
+
+    evaluate_mod = importlib.import_module("tlspipe.learn.evaluate")  # the package exports a function of that name
+    tasks_mod = importlib.import_module("tlspipe.learn.tasks")
+
+    seen = []
+
+    def fake_evaluate(df, spec, cfg, **kw):
+        seen.append((cfg, kw["seed"]))
+        return {}
+
+    def fake_train(df, spec, cfg, **kw):
+        seen.append((cfg, cfg["seed"]))
+        raise RuntimeError("stop after the config")
+
+    monkeypatch.setattr(evaluate_mod, "evaluate", fake_evaluate)
+    monkeypatch.setattr(tasks_mod, "train_task", fake_train)
+    table = tmp_path / "t.csv"
+    pair_table(n=60).to_csv(table, index=False)
+    conf = tmp_path / "learn.json"
+    from_file = {"members": ["xgboost", "lightgbm"], "n_folds": 4, "n_layers": 1, "time_budget": 12.0, "seed": 9,
+                 "n_threads": 2}
+    conf.write_text(json.dumps(from_file))
+    base = ["learn", action, "--table", str(table), "--target", C.E_QS, "--task", "regress", "--config", str(conf)]
+    if action == "fit":
+        base += ["--out", str(tmp_path / "m")]
+
+    def run(*flags):
+        seen.clear()
+        try:
+            cli.main([*base, *flags])
+        except RuntimeError:
+            pass
+        (cfg, seed), = seen
+        return {k: cfg[k] for k in from_file}, seed
+
+    cfg, seed = run()
+    assert cfg == from_file and seed == 9  # nothing given: the file wins over every flag default
+    cfg, seed = run("--folds", "3", "--seed", "2", "--members", "catboost", "--layers", "2", "--time-budget", "5",
+                    "--threads", "1")
+    assert cfg == {"members": ["catboost"], "n_folds": 3, "n_layers": 2, "time_budget": 5.0, "seed": 2,
+                   "n_threads": 1} and seed == 2
+    cfg, _ = run("--folds", "3")
+    assert cfg == {**from_file, "n_folds": 3}
+    conf.write_text(json.dumps({"n_fold": 3}))
+    assert cli.main(base) == 1
+    err = capsys.readouterr().err
+    assert str(conf) in err and "'n_fold'" in err

@@ -130,3 +130,52 @@ def test_bad_input(store, tmp_path):
         batch.run_pairs(store, tmp_path / "missing.csv", tmp_path / "a.parquet")
     with pytest.raises(ValueError, match="integer"):
         batch.run_pairs(store, pd.DataFrame({C.IS_A: [0.5], C.IS_B: [1]}), tmp_path / "a.parquet")
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ([], {"units": "nip", "images": 30, "tol": 1e-3, "max_iter": 77, "climb": False}),  # the file wins
+        (["--images", "9", "--units", "argon"], {"units": "argon", "images": 9, "tol": 1e-3, "max_iter": 77}),
+        (["--tol", "1e-5", "--max-iter", "5"], {"units": "nip", "images": 30, "tol": 1e-5, "max_iter": 5}),
+    ],
+)
+def test_cli_config_file_against_flags(store, tmp_path, monkeypatch, flags, expected):
+    """defaults < --config file < flags given on the command line (a flag's default never beats the file)."""
+    import json
+
+    from tlspipe.cli import main
+
+    seen = {}
+
+    def fake_run_pairs(store_path, pairs, out, cfg, **kw):
+        seen.update(batch.resolve_config(cfg))
+        return pd.DataFrame({C.STATUS: []})
+
+    monkeypatch.setattr(batch, "run_pairs", fake_run_pairs)
+    conf = tmp_path / "neb.json"
+    conf.write_text(json.dumps({"units": "nip", "images": 30, "tol": 1e-3, "max_iter": 77, "climb": False}))
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({C.IS_A: [0], C.IS_B: [1]}).to_csv(pairs, index=False)
+    assert main(["neb", str(store), "--pairs", str(pairs), "--out", str(tmp_path / "o.parquet"),
+                 "--config", str(conf), *flags]) == 0
+    assert {k: seen[k] for k in expected} == expected
+    # without a file, the flags' absence means the package defaults
+    seen.clear()
+    assert main(["neb", str(store), "--pairs", str(pairs), "--out", str(tmp_path / "o.parquet")]) == 0
+    assert {k: seen[k] for k in ("units", "images", "tol", "max_iter", "climb")} == {
+        k: DEFAULTS[k] for k in ("units", "images", "tol", "max_iter", "climb")}
+    assert main(["neb", str(store), "--pairs", str(pairs), "--out", str(tmp_path / "o.parquet"), "--no-climb"]) == 0
+    assert seen["climb"] is False
+
+
+def test_cli_bad_config_file_names_it(store, tmp_path, capsys):
+    from tlspipe.cli import main
+
+    conf = tmp_path / "neb.json"
+    conf.write_text("[1, 2]")
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({C.IS_A: [0], C.IS_B: [1]}).to_csv(pairs, index=False)
+    assert main(["neb", str(store), "--pairs", str(pairs), "--out", str(tmp_path / "o.parquet"),
+                 "--config", str(conf)]) == 1
+    assert f"{conf}: expected a JSON object" in capsys.readouterr().err
