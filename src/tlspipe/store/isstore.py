@@ -154,44 +154,93 @@ def _check_file(path: Path, h: h5py.File):
                              "written by tlspipe - delete it and rerun the rule that makes it")
 
 
-def read_store(path, positions: bool = True) -> ISStore:
-    """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put)."""
-    path = Path(path)
+def _open(path: Path) -> h5py.File:
+    """The store opened for reading; a missing, non-HDF5 or truncated file is a StoreError naming it."""
     if not path.exists():
         raise StoreError(f"{path}: no such IS store")
     try:
-        h = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except OSError as e:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if b"atoms" in head and b"\0" not in head:
+            raise StoreError(f"{path}: a text file (LAMMPS data?), not an IS store; make a store of LAMMPS "
+                             "minima with 'tlspipe import-lammps DIR --out is.h5'") from e
         raise StoreError(f"{path}: cannot be read as HDF5 ({e}); the file is corrupt or truncated - "
                          "delete it and rerun the rule that makes it") from e
-    with h:
+
+
+def _read(path: Path, ds: h5py.Dataset, sel):
+    """ds[sel]; a chunk that fails its checksum (or cannot be decoded) is a StoreError naming the file."""
+    try:
+        return ds[sel]
+    except OSError as e:
+        raise StoreError(f"{path}: dataset '{ds.name.lstrip('/')}' is damaged ({e}): the file changed after "
+                         "it was written - restore it from a copy, or delete it and rerun the rule that "
+                         "makes it") from e
+
+
+def read_store(path, positions: bool = True) -> ISStore:
+    """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put)."""
+    path = Path(path)
+    with _open(path) as h:
         _check_file(path, h)
-        diam = h["diameters"][...]
+
+        def get(name, default=None):
+            return _read(path, h[name], ...) if name in h else default
+
+        diam = get("diameters")
         n_is = h["energy"].shape[0]
-        pos = h["positions"][...] if positions else np.zeros((n_is, diam.size, 3))
-        g = h.get("transitions")
+        pos = get("positions") if positions else np.zeros((n_is, diam.size, 3))
+        empty = np.zeros(0, np.int64)
         return ISStore(
             diameters=diam,
-            box=h["box"][...],
+            box=get("box"),
             positions=pos,
-            energy=h["energy"][...],
-            first_seen=h["first_seen"][...] if "first_seen" in h else None,
-            first_traj=h["first_traj"][...] if "first_traj" in h else None,
-            visits=h["visits"][...] if "visits" in h else None,
-            trans_src=g["src"][...] if g is not None else np.zeros(0, np.int64),
-            trans_dst=g["dst"][...] if g is not None else np.zeros(0, np.int64),
-            trans_count=g["count"][...] if g is not None else np.zeros(0, np.int64),
+            energy=get("energy"),
+            first_seen=get("first_seen"),
+            first_traj=get("first_traj"),
+            visits=get("visits"),
+            trans_src=get("transitions/src", empty),
+            trans_dst=get("transitions/dst", empty),
+            trans_count=get("transitions/count", empty),
             attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()},
         )
+
+
+#: datasets that make a store's content (what its IS are); the content hash covers these
+CONTENT_DATASETS = ("diameters", "box", "positions", "energy")
+
+
+def content_hash(path) -> str:
+    """sha256 of the content datasets (diameters, box, positions, energy; little-endian float64, in that
+    order): the identity of the IS a store holds, whatever the file's layout or attributes."""
+    import hashlib
+
+    path = Path(path)
+    sha = hashlib.sha256()
+    with _open(path) as h:
+        _check_file(path, h)
+        for name in CONTENT_DATASETS:
+            ds = h[name]
+            if name == "positions":  # a few IS at a time: a store may not fit in memory
+                step = max(1, (1 << 24) // max(1, 24 * ds.shape[1]))
+                for i in range(0, ds.shape[0], step):
+                    sha.update(np.ascontiguousarray(_read(path, ds, slice(i, i + step)), "<f8").tobytes())
+            else:
+                sha.update(np.ascontiguousarray(_read(path, ds, ...), "<f8").tobytes())
+    return sha.hexdigest()
 
 
 def read_positions(path, indices) -> np.ndarray:
     """Coordinates of selected IS only, shape (len(indices), N, 3)."""
     idx = np.asarray(indices, np.int64)
-    with h5py.File(path, "r") as h:
-        _check_file(Path(path), h)
+    path = Path(path)
+    with _open(path) as h:
+        _check_file(path, h)
+        ds = h["positions"]
         order = np.argsort(idx)
-        out = np.empty((idx.size,) + h["positions"].shape[1:])
-        out[order] = h["positions"][idx[order]] if np.all(np.diff(idx[order]) > 0) else np.stack(
-            [h["positions"][i] for i in idx[order]])
+        out = np.empty((idx.size,) + ds.shape[1:])
+        out[order] = _read(path, ds, idx[order]) if np.all(np.diff(idx[order]) > 0) else np.stack(
+            [_read(path, ds, i) for i in idx[order]])
         return out
