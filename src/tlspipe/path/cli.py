@@ -13,7 +13,8 @@ def register(subparsers):
         help="NEB + Schroedinger splitting for pairs of inherent structures (resumable)",
         description="Minimum energy path, double-well test, quantum splitting E_qs, classical barrier and WKB "
                     "Delta0 for every pair (is_a, is_b) of PAIRS, IS taken from STORE.  Pairs already in OUT "
-                    "are skipped, so a killed run continues where it stopped.",
+                    "are skipped, so a killed run continues where it stopped; an OUT made from another store, "
+                    "glass label, option set or version is moved aside to OUT's name + .stale-K and recomputed.",
     )
     p.add_argument("store", help="IS store (HDF5) of one glass")
     p.add_argument("--pairs", required=True, help="CSV or Parquet with integer columns is_a, is_b")
