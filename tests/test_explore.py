@@ -109,3 +109,20 @@ def test_lammps_engine_finds_the_same_inherent_structures(glass):
     assert len(nat["sequence"]) == len(lmp["sequence"]) == 3
     assert np.array_equal(nat["sequence"], lmp["sequence"])
     assert np.allclose(nat["energies"], lmp["energies"], atol=1e-8, rtol=0)
+
+
+def test_explore_refuses_a_box_at_another_density_unless_asked_for(glass, tmp_path, capsys):
+    from tlspipe.cli import main
+    from tlspipe.store.lammps import write_lammps_data
+
+    s = (1 / 0.88) ** (1 / 3)  # the same glass expanded to density 0.88
+    data = tmp_path / "rho088.data"
+    write_lammps_data(data, glass.positions * s, glass.diameters, glass.box * s)
+    out = tmp_path / "is.h5"
+    argv = ["explore", str(data), "--out", str(out), "--n-traj", "1", "--traj-time", "0.2", "--tau-quench", "0.1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert str(data) in err and "density 0.88" in err and "--density 0.88" in err
+    assert not out.exists()
+    assert main([*argv, "--density", "0.88"]) == 0
+    assert read_store(out).n_is >= 1

@@ -201,3 +201,24 @@ def test_another_glass_or_junk_is_an_error(glass_dir, tmp_path, capsys):
     assert rc == 0 and json.loads(out)["n_is"] == 2
     with h5py.File(tmp_path / "x.h5") as h:
         assert json.loads(h.attrs["source_files"]) == [[NAMES[0]], [NAMES[1]]]
+
+
+def test_a_box_at_another_density_is_an_error_unless_asked_for(tmp_path, capsys):
+    """A structure whose box does not hold the model's density 1 is refused, naming the file and --density;
+    --density with the density the user means imports it."""
+    data = read_lammps_data(FIX / NAMES[0])
+    d = tmp_path / "misboxed"
+    d.mkdir()
+    box = data.box * 1.01  # a mis-boxed file: valid LAMMPS, not a minimum at this box, density 0.9706
+    write_lammps_data(d / "a.data", data.positions, data.diameters, box)
+    rho = data.n_particles / np.prod(box)
+    rc, _, err = _run(capsys, "import-lammps", d, "--out", tmp_path / "x.h5")
+    assert rc == 1 and "a.data" in err and f"density {rho:.10g}" in err and "--density" in err
+    assert "--pattern" not in err  # a valid LAMMPS file: no advice to leave it out
+    assert not (tmp_path / "x.h5").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # re-minimised at the density asked for
+        rc, out, _ = _run(capsys, "import-lammps", d, "--out", tmp_path / "x.h5", "--density", f"{rho:.12g}")
+    assert rc == 0 and json.loads(out)["n_is"] == 1
+    with pytest.raises(LammpsImportError, match=r"a\.data.*density"):
+        import_lammps_dir(d, tmp_path / "y.h5")  # the library's default is the model's density too

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from .. import model
 from .defaults import EXPLORE_DEFAULTS, PREPARE_DEFAULTS
 
 log = logging.getLogger("tlspipe")
@@ -32,7 +33,7 @@ def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, wo
     from ..workflow import LogProgress, section
     from .explore import explore_glass
 
-    g = read_lammps_data(data_path, expected_density=1.0)
+    g = read_lammps_data(data_path, expected_density=model.DENSITY)
     p = {k: v for k, v in section(cfg, glass, "explore").items() if k != "workers"}
     p["engine"] = cfg["engine"]
     bar = LogProgress(p["n_traj"], f"explore {glass['glass']}", log_path)
@@ -61,7 +62,7 @@ def _explore_cmd(a) -> int:
     from ..store.lammps import read_lammps_data
     from .explore import explore_glass
 
-    g = read_lammps_data(a.glass)
+    g = read_lammps_data(a.glass, expected_density=a.density)
     params = {k: getattr(a, k) for k in EXPLORE_DEFAULTS if getattr(a, k, None) is not None}
     ckpt = a.checkpoints or str(Path(a.out).with_suffix("")) + "_ckpt"
     s = explore_glass(g.unwrapped(), g.diameters, g.box, a.out, ckpt, seed=a.seed, tf=a.tf, workers=a.workers,
@@ -90,6 +91,9 @@ def register(sub):
     e.add_argument("--tf", type=float, default=None, help="Tf of the glass (for the default tau_quench)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--workers", type=int, default=1)
+    e.add_argument("--density", type=float, default=model.DENSITY,
+                   help="number density the glass's box must hold (default %(default)s, the model's); a box at "
+                        "another density is an error")
     e.add_argument("--checkpoints", default=None, help="checkpoint directory (default OUT_ckpt)")
     for k, v in EXPLORE_DEFAULTS.items():
         typ = str if k == "engine" else float if v is None or isinstance(v, float) else int

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import model
+
 
 def _jsonable(v):
     if isinstance(v, dict):
@@ -136,6 +138,7 @@ def register(subparsers) -> None:
                    help="re-minimise structures that are not minima (default) or reject them (--no-reminimise)")
     q.add_argument("--glass", default=None, help="glass name stored in the file (default: the directory name)")
     q.add_argument("--pattern", default="*", help="glob selecting the data files in DIR (default: every file)")
-    q.add_argument("--density", type=float, default=None,
-                   help="check that every box holds its particles at this number density (e.g. 1.0)")
+    q.add_argument("--density", type=float, default=model.DENSITY,
+                   help="number density every box must hold (default %(default)s, the model's); a file at "
+                        "another density is an error")
     q.set_defaults(func=_cmd_import)
