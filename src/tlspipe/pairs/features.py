@@ -32,7 +32,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import h5py
 import numba
 import numpy as np
 import pyarrow as pa
@@ -40,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__, columns
-from ..store.isstore import StoreError, read_store
+from ..store.isstore import StoreError, open_store, read_checked, read_store
 from . import kernel
 
 FORMAT = "tlspipe-pairs"
@@ -370,7 +369,7 @@ class _BlockReader:
 
     def __init__(self, path: Path):
         self.path = path
-        self.h = h5py.File(path, "r")
+        self.h = open_store(path)
         self.ds = self.h["positions"]
 
     def read(self, ids: np.ndarray) -> np.ndarray:
@@ -381,7 +380,10 @@ class _BlockReader:
         starts = np.flatnonzero(np.diff(srt, prepend=-2) != 1)
         ends = np.append(starts[1:], srt.size)
         for s, e in zip(starts, ends):
-            block = self.ds[srt[s]:srt[e - 1] + 1]
+            try:
+                block = read_checked(self.path, self.ds, slice(srt[s], srt[e - 1] + 1))
+            except StoreError as err:
+                raise PairsError(str(err)) from err
             out[order[s:e]] = block.transpose(0, 2, 1)
         if not np.all(np.isfinite(out)):
             bad = ids[~np.isfinite(out).all(axis=(1, 2))][:5]
