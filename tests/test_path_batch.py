@@ -286,3 +286,25 @@ def test_workflow_side_file_of_other_options_is_not_reused(store, tmp_path, monk
     res = run_chunk(cfg, store, chunk, tmp_path / "exact" / "g7.000.parquet", partial)
     assert res[C.STATUS].tolist() == ["not_dw images=20"]
     assert (partial.parent / "g7.000.stale-1.parquet").exists() and not partial.exists()
+
+
+@pytest.mark.parametrize("attr, folder, expected", [("gA", "elsewhere", "gA"), ("", "gB", "gB")])
+def test_features_and_neb_name_a_store_the_same_glass(store, tmp_path, monkeypatch, attr, folder, expected):
+    """One rule for every command: the store's glass attribute, else its folder; so the pair table of
+    `features` is accepted by `neb` for the same store."""
+    from tlspipe.pairs import featurise_store
+    from tlspipe.store.isstore import read_store, write_store
+
+    s = read_store(store)
+    s.attrs["glass"] = attr
+    path = write_store(tmp_path / folder / "is.h5", s)
+    pairs = tmp_path / "pairs.parquet"
+    featurise_store(path, pairs, max_delta_e=np.inf, threads=1)
+    assert set(pd.read_parquet(pairs)[C.GLASS]) == {expected}
+
+    def fake_compute(x_a, x_b, diam, box, cfg):
+        return {**{c: np.nan for c in C.EXACT}, C.STATUS: "not_dw", C.N_ITER: 0}, None
+
+    monkeypatch.setattr(batch, "compute_pair", fake_compute)
+    res = batch.run_pairs(path, pairs, tmp_path / "exact.parquet")
+    assert set(res[C.GLASS]) == {expected} and len(res) == 3

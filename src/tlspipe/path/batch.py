@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__, model
 from .. import columns as C
-from ..store.isstore import content_hash, read_positions, read_store
+from ..store.isstore import content_hash, glass_name, read_positions, read_store
 from .glass import GLASS_DEFAULTS, neb_pair
 from .neb import NEB_DEFAULTS
 from .profile import PROFILE_DEFAULTS
@@ -251,12 +251,12 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
     Returns the results of all requested pairs (in the order of ``pairs``), columns IDS + EXACT.
     profiles_path: HDF5 file that receives the profile V(xi) of every computed pair (for figures);
     xyz_dir: directory for one extended-XYZ band per pair; glass: label (default: the store's 'glass'
-    attribute, else the store file name).
+    attribute, else the name of its folder, as every command).
     """
     cfg = resolve_config(config)
     store_path = Path(store_path)
     store = read_store(store_path, positions=False)
-    glass = str(glass or store.attrs.get("glass") or store_path.stem)
+    glass = str(glass or glass_name(store_path, store.attrs))
     df = read_pairs_table(pairs)
     n_is = store.n_is
     bad = df[(df[C.IS_A] < 0) | (df[C.IS_A] >= n_is) | (df[C.IS_B] < 0) | (df[C.IS_B] >= n_is)]

@@ -29,7 +29,7 @@ def register(subparsers):
                                     "the command line overrides the file")
     p.add_argument("--path-xyz", metavar="DIR", help="write each band as extended XYZ (for OVITO) into DIR")
     p.add_argument("--profiles", metavar="OUT.h5", help="keep the profiles V(xi) in this HDF5 file")
-    p.add_argument("--glass", help="glass label (default: the store's attribute, else its file name)")
+    p.add_argument("--glass", help="glass label (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=_run)
 

@@ -216,6 +216,19 @@ def read_store(path, positions: bool = True) -> ISStore:
         )
 
 
+def glass_name(path, attrs: dict | None = None) -> str:
+    """The glass a store belongs to, the one rule of every command: its ``glass`` attribute when set, else
+    the name of the folder holding it (the workflow's layout is ``glasses/{glass}/is.h5``).  ``attrs``: the
+    store's attributes when already read."""
+    path = Path(path)
+    if attrs is None:
+        with open_store(path) as h:
+            attrs = dict(h.attrs)
+    name = attrs.get("glass")
+    name = name.decode() if isinstance(name, bytes) else name
+    return str(name) if name else path.resolve().parent.name
+
+
 #: datasets that make a store's content (what its IS are); the content hash covers these
 CONTENT_DATASETS = ("diameters", "box", "positions", "energy")
 
