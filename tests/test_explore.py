@@ -126,3 +126,30 @@ def test_explore_refuses_a_box_at_another_density_unless_asked_for(glass, tmp_pa
     assert not out.exists()
     assert main([*argv, "--density", "0.88"]) == 0
     assert read_store(out).n_is >= 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n", "-5", "--tf", "0.1"], "n = -5 (--n): the number of particles must be an integer >= 2"),
+    (["--n", "100", "--tf", "-0.1"], "tf = -0.1 (--tf): the preparation temperature must be > 0"),
+    (["--n", "100", "--tf", "0.1", "--dt", "0"], "dt = 0.0 (--dt): must be a finite number > 0"),
+    (["--n", "100", "--tf", "0.1", "--n-blocks", "2", "--melt-time", "5", "--dt", "0.5"],
+     "the dynamics blew up (positions contain NaN or inf) with dt = 0.5; use a smaller dt (--dt"),
+])
+def test_prepare_bad_options_are_messages_not_tracebacks(tmp_path, capsys, argv, message):
+    from tlspipe.cli import main
+
+    assert main(["prepare", *argv, "--out", str(tmp_path / "g.data")]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "g.data").exists()
+
+
+def test_explore_that_blows_up_names_the_file(glass, tmp_path, capsys):
+    from tlspipe.cli import main
+    from tlspipe.store.lammps import write_lammps_data
+
+    data = tmp_path / "g.data"
+    write_lammps_data(data, glass.positions, glass.diameters, glass.box)
+    assert main(["explore", str(data), "--out", str(tmp_path / "is.h5"), "--n-traj", "1", "--traj-time", "20",
+                 "--tau-quench", "10", "--dt", "2"]) == 1
+    err = capsys.readouterr().err
+    assert f"explore {data}: the dynamics blew up" in err and "smaller dt" in err
