@@ -280,3 +280,13 @@ def test_store_written_before_checksums_is_still_read(fixture_store, tmp_path, c
     assert rc == 0 and info["checksums"].startswith("none") and info["n_is"] == 2
     np.testing.assert_array_equal(read_store(old).positions, read_store(fixture_store).positions)
     assert _run(capsys, "features", old, "--out", tmp_path / "pairs.parquet")[0] == 0
+
+
+def test_a_lammps_file_given_as_a_store_says_how_to_make_one(tmp_path, capsys):
+    """A valid LAMMPS data file is not 'corrupt': the message says to import it."""
+    rc, _, err = _run(capsys, "features", FIX / NAMES[0], "--out", tmp_path / "p.parquet")
+    assert rc == 1 and NAMES[0] in err and "tlspipe import-lammps" in err and "corrupt" not in err
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("is_a,is_b\n0,1\n")
+    rc, _, err = _run(capsys, "neb", FIX / NAMES[0], "--pairs", pairs, "--out", tmp_path / "e.parquet")
+    assert rc == 1 and NAMES[0] in err and "tlspipe import-lammps" in err and "corrupt" not in err
