@@ -109,3 +109,47 @@ def test_lammps_engine_finds_the_same_inherent_structures(glass):
     assert len(nat["sequence"]) == len(lmp["sequence"]) == 3
     assert np.array_equal(nat["sequence"], lmp["sequence"])
     assert np.allclose(nat["energies"], lmp["energies"], atol=1e-8, rtol=0)
+
+
+def test_explore_refuses_a_box_at_another_density_unless_asked_for(glass, tmp_path, capsys):
+    from tlspipe.cli import main
+    from tlspipe.store.lammps import write_lammps_data
+
+    s = (1 / 0.88) ** (1 / 3)  # the same glass expanded to density 0.88
+    data = tmp_path / "rho088.data"
+    write_lammps_data(data, glass.positions * s, glass.diameters, glass.box * s)
+    out = tmp_path / "is.h5"
+    argv = ["explore", str(data), "--out", str(out), "--n-traj", "1", "--traj-time", "0.2", "--tau-quench", "0.1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert str(data) in err and "density 0.88" in err and "--density 0.88" in err
+    assert not out.exists()
+    assert main([*argv, "--density", "0.88"]) == 0
+    assert read_store(out).n_is >= 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n", "-5", "--tf", "0.1"], "n = -5 (--n): the number of particles must be an integer >= 2"),
+    (["--n", "100", "--tf", "-0.1"], "tf = -0.1 (--tf): the preparation temperature must be > 0"),
+    (["--n", "100", "--tf", "0.1", "--dt", "0"], "dt = 0.0 (--dt): must be a finite number > 0"),
+    (["--n", "100", "--tf", "0.1", "--n-blocks", "2", "--melt-time", "5", "--dt", "0.5"],
+     "the dynamics blew up (positions contain NaN or inf) with dt = 0.5; use a smaller dt (--dt"),
+])
+def test_prepare_bad_options_are_messages_not_tracebacks(tmp_path, capsys, argv, message):
+    from tlspipe.cli import main
+
+    assert main(["prepare", *argv, "--out", str(tmp_path / "g.data")]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "g.data").exists()
+
+
+def test_explore_that_blows_up_names_the_file(glass, tmp_path, capsys):
+    from tlspipe.cli import main
+    from tlspipe.store.lammps import write_lammps_data
+
+    data = tmp_path / "g.data"
+    write_lammps_data(data, glass.positions, glass.diameters, glass.box)
+    assert main(["explore", str(data), "--out", str(tmp_path / "is.h5"), "--n-traj", "1", "--traj-time", "20",
+                 "--tau-quench", "10", "--dt", "2"]) == 1
+    err = capsys.readouterr().err
+    assert f"explore {data}: the dynamics blew up" in err and "smaller dt" in err

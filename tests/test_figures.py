@@ -417,3 +417,22 @@ def test_cli_figure_commands(tmp_path, capsys):
     capsys.readouterr()
     assert main(["figure", "fig3", "--tls", str(tmp_path / "missing.parquet"), "--out", str(out)]) == 1
     assert "missing.parquet does not exist" in capsys.readouterr().err
+
+
+def test_unreadable_tables_name_the_file(tmp_path, capsys):
+    from tlspipe.cli import main
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1" + bytes(300))
+    assert main(["figure", "fig6", "--pairs", str(empty), "--tls", str(bad), "--out", str(tmp_path / "f.png")]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad} is not a readable .parquet table" in err and "rebuild it" in err
+    good_tls = tmp_path / "sd"
+    assert main(["figure", "standin", "--out", str(good_tls)]) == 0
+    capsys.readouterr()
+    assert main(["figure", "fig6", "--pairs", str(empty), "--tls", str(good_tls / "tls.parquet"),
+                 "--out", str(tmp_path / "f.png")]) == 1
+    err = capsys.readouterr().err
+    assert f"pair table: {empty} is empty" in err

@@ -201,3 +201,92 @@ def test_another_glass_or_junk_is_an_error(glass_dir, tmp_path, capsys):
     assert rc == 0 and json.loads(out)["n_is"] == 2
     with h5py.File(tmp_path / "x.h5") as h:
         assert json.loads(h.attrs["source_files"]) == [[NAMES[0]], [NAMES[1]]]
+
+
+def test_a_box_at_another_density_is_an_error_unless_asked_for(tmp_path, capsys):
+    """A structure whose box does not hold the model's density 1 is refused, naming the file and --density;
+    --density with the density the user means imports it."""
+    data = read_lammps_data(FIX / NAMES[0])
+    d = tmp_path / "misboxed"
+    d.mkdir()
+    box = data.box * 1.01  # a mis-boxed file: valid LAMMPS, not a minimum at this box, density 0.9706
+    write_lammps_data(d / "a.data", data.positions, data.diameters, box)
+    rho = data.n_particles / np.prod(box)
+    rc, _, err = _run(capsys, "import-lammps", d, "--out", tmp_path / "x.h5")
+    assert rc == 1 and "a.data" in err and f"density {rho:.10g}" in err and "--density" in err
+    assert "--pattern" not in err  # a valid LAMMPS file: no advice to leave it out
+    assert not (tmp_path / "x.h5").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # re-minimised at the density asked for
+        rc, out, _ = _run(capsys, "import-lammps", d, "--out", tmp_path / "x.h5", "--density", f"{rho:.12g}")
+    assert rc == 0 and json.loads(out)["n_is"] == 1
+    with pytest.raises(LammpsImportError, match=r"a\.data.*density"):
+        import_lammps_dir(d, tmp_path / "y.h5")  # the library's default is the model's density too
+
+
+# ----------------------------------------------------------------------------- store integrity
+@pytest.fixture
+def fixture_store(tmp_path):
+    """The authors' two IS in a store written by tlspipe."""
+    a, b = (read_lammps_data(FIX / n) for n in NAMES)
+    st = ISStore(diameters=a.diameters, box=a.box, positions=np.stack([a.wrapped(), b.wrapped()]),
+                 energy=[EXPECTED["energy_per_particle"][n] for n in NAMES], attrs={"glass": "g0"})
+    return write_store(tmp_path / "g0" / "is.h5", st)
+
+
+def test_store_checksums_verified_by_inspect(fixture_store, capsys):
+    rc, out, _ = _run(capsys, "inspect", fixture_store)
+    info = json.loads(out)
+    assert rc == 0 and info["checksums"] == "verified" and len(info["content_sha256"]) == 64
+    with h5py.File(fixture_store) as h:
+        assert all(h[k].fletcher32 for k in ("diameters", "box", "positions", "energy", "visits",
+                                             "transitions/src"))
+
+
+def test_overwritten_bytes_in_positions_are_an_error_naming_the_file(fixture_store, tmp_path, capsys):
+    """The issue's case: 800 bytes overwritten in the positions gave exit 0 and dist_1_2 5.657 for 4.652."""
+    with h5py.File(fixture_store) as h:
+        off = h["positions"].id.get_chunk_info(1).byte_offset
+    with open(fixture_store, "r+b") as fh:
+        fh.seek(off + 4000)
+        fh.write(bytes(800))
+    rc, out, err = _run(capsys, "inspect", fixture_store)
+    assert rc == 1 and out == ""
+    assert str(fixture_store) in err and "'positions' is damaged" in err and "restore it from a copy" in err
+    rc, _, err = _run(capsys, "features", fixture_store, "--out", tmp_path / "pairs.parquet")
+    assert rc == 1 and str(fixture_store) in err and "'positions' is damaged" in err
+    assert not (tmp_path / "pairs.parquet").exists()
+
+
+def test_content_changed_in_place_fails_its_sha256(fixture_store, capsys):
+    with h5py.File(fixture_store, "r+") as h:  # a valid HDF5 edit: the chunk checksum is rewritten too
+        h["energy"][0] = 0.3
+    rc, _, err = _run(capsys, "inspect", fixture_store)
+    assert rc == 1 and str(fixture_store) in err and "does not match the sha256" in err
+
+
+def test_store_written_before_checksums_is_still_read(fixture_store, tmp_path, capsys):
+    old = tmp_path / "old.h5"
+    with h5py.File(fixture_store) as src, h5py.File(old, "w") as h:  # format 1: contiguous, no checksums
+        for k, v in src.attrs.items():
+            if k != "content_sha256":
+                h.attrs[k] = v
+        h.attrs["format_version"] = 1
+        for k in ("diameters", "box", "positions", "energy", "first_seen", "first_traj", "visits",
+                  "transitions/src", "transitions/dst", "transitions/count"):
+            h.create_dataset(k, data=src[k][...])
+    rc, out, _ = _run(capsys, "inspect", old)
+    info = json.loads(out)
+    assert rc == 0 and info["checksums"].startswith("none") and info["n_is"] == 2
+    np.testing.assert_array_equal(read_store(old).positions, read_store(fixture_store).positions)
+    assert _run(capsys, "features", old, "--out", tmp_path / "pairs.parquet")[0] == 0
+
+
+def test_a_lammps_file_given_as_a_store_says_how_to_make_one(tmp_path, capsys):
+    """A valid LAMMPS data file is not 'corrupt': the message says to import it."""
+    rc, _, err = _run(capsys, "features", FIX / NAMES[0], "--out", tmp_path / "p.parquet")
+    assert rc == 1 and NAMES[0] in err and "tlspipe import-lammps" in err and "corrupt" not in err
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("is_a,is_b\n0,1\n")
+    rc, _, err = _run(capsys, "neb", FIX / NAMES[0], "--pairs", pairs, "--out", tmp_path / "e.parquet")
+    assert rc == 1 and NAMES[0] in err and "tlspipe import-lammps" in err and "corrupt" not in err

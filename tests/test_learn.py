@@ -394,3 +394,155 @@ def test_members_give_the_same_predictions_through_the_compiled_path(monkeypatch
         monkeypatch.setattr(members, "COMPILED_MIN_ROWS", 0)
         np.testing.assert_allclose(m.predict(X, 2), native, rtol=0, atol=1e-12)
         monkeypatch.setattr(members, "COMPILED_MIN_ROWS", 20_000)
+
+
+@pytest.mark.parametrize("action", ["evaluate", "fit"])
+def test_cli_config_file_against_flags(tmp_path, monkeypatch, capsys, action):
+    """defaults < --config file < flags given on the command line, for evaluate and fit."""
+    import importlib
+
+    from tlspipe import cli
+
+    evaluate_mod = importlib.import_module("tlspipe.learn.evaluate")  # the package exports a function of that name
+    tasks_mod = importlib.import_module("tlspipe.learn.tasks")
+
+    seen = []
+
+    def fake_evaluate(df, spec, cfg, **kw):
+        seen.append((cfg, kw["seed"]))
+        return {}
+
+    def fake_train(df, spec, cfg, **kw):
+        seen.append((cfg, cfg["seed"]))
+        raise RuntimeError("stop after the config")
+
+    monkeypatch.setattr(evaluate_mod, "evaluate", fake_evaluate)
+    monkeypatch.setattr(tasks_mod, "train_task", fake_train)
+    table = tmp_path / "t.csv"
+    pair_table(n=60).to_csv(table, index=False)
+    conf = tmp_path / "learn.json"
+    from_file = {"members": ["xgboost", "lightgbm"], "n_folds": 4, "n_layers": 1, "time_budget": 12.0, "seed": 9,
+                 "n_threads": 2}
+    conf.write_text(json.dumps(from_file))
+    base = ["learn", action, "--table", str(table), "--target", C.E_QS, "--task", "regress", "--config", str(conf)]
+    if action == "fit":
+        base += ["--out", str(tmp_path / "m")]
+
+    def run(*flags):
+        seen.clear()
+        try:
+            cli.main([*base, *flags])
+        except RuntimeError:
+            pass
+        (cfg, seed), = seen
+        return {k: cfg[k] for k in from_file}, seed
+
+    cfg, seed = run()
+    assert cfg == from_file and seed == 9  # nothing given: the file wins over every flag default
+    cfg, seed = run("--folds", "3", "--seed", "2", "--members", "catboost", "--layers", "2", "--time-budget", "5",
+                    "--threads", "1")
+    assert cfg == {"members": ["catboost"], "n_folds": 3, "n_layers": 2, "time_budget": 5.0, "seed": 2,
+                   "n_threads": 1} and seed == 2
+    cfg, _ = run("--folds", "3")
+    assert cfg == {**from_file, "n_folds": 3}
+    conf.write_text(json.dumps({"n_fold": 3}))
+    assert cli.main(base) == 1
+    err = capsys.readouterr().err
+    assert str(conf) in err and "'n_fold'" in err
+
+
+# --------------------------------------------------------------------------------------------------------
+# a model directory is data only, checked against its manifest
+@pytest.fixture(scope="module")
+def saved_classifier(tmp_path_factory):
+    df = synthetic(n=600, seed=5)
+    spec = TaskSpec("c", "classify", "c")
+    model = train_task(df, spec, {**SMALL, "n_layers": 1, "members": ["extratrees"]}, features=FEATS)
+    assert "L1_extratrees" in model.stack.models_
+    return df, model, save(model, tmp_path_factory.mktemp("model") / "m")
+
+
+def _copy(src, tmp_path):
+    import shutil
+
+    return shutil.copytree(src, tmp_path / "copy")
+
+
+def test_saved_model_has_no_pickle_and_reloads_the_same_predictions_and_shap(saved_classifier):
+    df, model, out = saved_classifier
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = manifest["stack"]["models"]
+    assert {f["file"].rsplit(".", 1)[1] for f in files.values()} <= {"cbm", "txt", "ubj", "npz", "json"}
+    assert files["L1_extratrees"]["file"] == "L1_extratrees.npz"
+    assert all(len(f["sha256"]) == 64 for f in files.values())
+    with np.load(out / files["L1_extratrees"]["file"], allow_pickle=False) as z:  # plain arrays
+        assert z["n_nodes"].size == SMALL["hyperparameters"]["extratrees"]["n_estimators"]
+    again = load(out)
+    np.testing.assert_array_equal(again.predict(df), model.predict(df))
+    big = pd.concat([df] * 40, ignore_index=True)  # above COMPILED_MIN_ROWS for the boosters too
+    np.testing.assert_array_equal(again.predict(big), model.predict(big))
+    pd.testing.assert_frame_equal(shap_values(again, df.iloc[:50]), shap_values(model, df.iloc[:50]))
+
+
+def test_extratrees_shap_from_arrays_equals_the_library_explainer():
+    import shap
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    from tlspipe.learn.members import make_member
+
+    df = synthetic(n=500, seed=3)
+    X, c = df[FEATS].to_numpy(), df["c"].to_numpy()
+    m = make_member("extratrees", "classify", {"n_estimators": 15, "min_samples_leaf": 2}, 1, 0).fit(X, c)
+    assert isinstance(m.model, ExtraTreesClassifier)
+    phi, base = m.shap(X[:40])
+    ref = shap.TreeExplainer(m.model)
+    ref_phi = np.asarray(ref.shap_values(X[:40].astype(np.float32)))[..., 1]
+    np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-12)
+    assert base == pytest.approx(np.atleast_1d(ref.expected_value)[1], abs=1e-12)
+    np.testing.assert_allclose(phi.sum(1) + base, m.predict(X[:40]), atol=1e-12)
+    np.testing.assert_allclose(m.predict(X), m.model.predict_proba(X.astype(np.float32))[:, 1], atol=1e-12)
+
+
+def test_tampered_or_pickled_model_files_are_refused(saved_classifier, tmp_path):
+    _, _, out = saved_classifier
+    d = _copy(out, tmp_path)
+    et = d / "L1_extratrees.npz"
+    raw = bytearray(et.read_bytes())
+    raw[-40] ^= 0xFF
+    et.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"L1_extratrees\.npz: sha256 .* listed in .*manifest\.json.*changed"):
+        load(d)
+    # a pickle under the manifest's name: refused by its kind, before anything is read
+    mf = d / "manifest.json"
+    manifest = json.loads(mf.read_text())
+    manifest["stack"]["models"]["L1_extratrees"]["file"] = "L1_extratrees.joblib"
+    (d / "L1_extratrees.joblib").write_bytes(b"not read")
+    mf.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"L1_extratrees\.joblib: a pickle file; tlspipe never loads pickles"):
+        load(d)
+    manifest["format"] = "tlspipe.learn.model/1"
+    mf.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"an older model.*pickles.*retrain"):
+        load(d)
+
+
+def test_a_forest_file_with_indices_out_of_range_is_refused(saved_classifier, tmp_path):
+    """The compiled kernel does not check bounds, so the loader does: a forged file (with a forged sum in the
+    manifest) is refused, not read out of bounds."""
+    import hashlib
+
+    _, _, out = saved_classifier
+    d = _copy(out, tmp_path)
+    et = d / "L1_extratrees.npz"
+    with np.load(et, allow_pickle=False) as z:
+        arr = {k: z[k] for k in z.files}
+    inner = np.flatnonzero(arr["left"] >= 0)[0]
+    arr["left"][inner] = 10**9
+    with open(et, "wb") as fh:
+        np.savez(fh, **arr)
+    mf = d / "manifest.json"
+    manifest = json.loads(mf.read_text())
+    manifest["stack"]["models"]["L1_extratrees"]["sha256"] = hashlib.sha256(et.read_bytes()).hexdigest()
+    mf.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"L1_extratrees\.npz: invalid forest \(a child index out of its tree\)"):
+        load(d)

@@ -135,3 +135,15 @@ def test_lost_outputs_are_redone_alone(study):
     assert ck[0].stat().st_mtime_ns == ck_time  # trajectory 0 not redone
     with h5py.File(g / "is.h5") as h:
         assert h["energy"].shape[0] == n_is  # same seeds -> same IS
+
+
+def test_glass_names_keep_distinct_tf_apart():
+    """Tf 0.0921 and 0.0924 are two Tf, not one 'listed twice'; the usual 3-decimal names are unchanged."""
+    from tlspipe.workflow import ConfigError, glass_table
+
+    names = [g["glass"] for g in glass_table({"seed": 1, "glasses": [
+        {"tf": 0.0921, "count": 1}, {"tf": 0.0924, "count": 1}, {"tf": 0.07, "count": 2}]})]
+    assert names == ["tf0.0921_g000", "tf0.0924_g000", "tf0.070_g000", "tf0.070_g001"]
+    with pytest.raises(ConfigError, match=r"Tf = 0.092 is listed twice \(entries 1 and 3\)"):
+        glass_table({"seed": 1, "glasses": [{"tf": 0.092, "count": 1}, {"tf": 0.07, "count": 1},
+                                            {"tf": 0.092, "count": 2}]})

@@ -19,6 +19,28 @@ _COMMAND_MODULES = [
 ]
 
 
+def read_json_options(path, what: str) -> dict:
+    """The JSON object of a ``--config`` file; errors name the file (``what``: where its keys are listed)."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such config file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); give a JSON object of {what}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of {what}, got {type(data).__name__}")
+    return data
+
+
+def given_flags(args, names) -> dict:
+    """{name: value} of the flags in ``names`` given on the command line (their argparse default is None), so
+    that a flag overrides a --config file only when the user gave it: defaults < file < given flags."""
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 

@@ -57,18 +57,26 @@ def validate_config(cfg: dict, schema_path=None, source: str = "config") -> dict
     return full
 
 
+def tf_label(tf: float) -> str:
+    """Tf as it appears in glass names: 3 decimals (tf0.092) when that is Tf exactly, else every digit
+    needed to tell it apart (tf0.0921), so that two different Tf never share a name."""
+    s = f"{tf:.3f}"
+    return s if float(s) == tf else repr(float(tf))
+
+
 def glass_table(cfg: dict) -> list[dict]:
     """The glasses of a study: name, Tf, seed (derived from the study seed, Tf and the index)."""
     out = []
-    names = set()
-    for spec in cfg["glasses"]:
+    seen: dict[float, int] = {}
+    for k, spec in enumerate(cfg["glasses"]):
         tf = float(spec["tf"])
+        if tf in seen:
+            raise ConfigError(f"glasses: Tf = {tf} is listed twice (entries {seen[tf] + 1} and {k + 1}); give one "
+                              "entry per Tf with a count")
+        seen[tf] = k
         for i in range(int(spec["count"])):
             seed = int(np.random.SeedSequence([int(cfg["seed"]), int(round(tf * 1e6)), i]).generate_state(1)[0])
-            name = f"tf{tf:.3f}_g{i:03d}"
-            if name in names:
-                raise ConfigError(f"glasses: Tf = {tf} is listed twice; give one entry per Tf with a count")
-            names.add(name)
+            name = f"tf{tf_label(tf)}_g{i:03d}"
             out.append({"glass": name, "tf": tf, "seed": seed, "prepare": dict(spec.get("prepare", {})),
                         "explore": dict(spec.get("explore", {}))})
     return out

@@ -26,6 +26,10 @@ def as_box(box) -> np.ndarray:
     return b
 
 
+class NonFiniteError(ValueError):
+    """Positions that became NaN or inf (an integration that blew up, or such input)."""
+
+
 def check_system(x, diameters, box):
     """Validate shapes, finiteness, and that the box is large enough for the minimum image."""
     x = np.asarray(x)
@@ -35,7 +39,7 @@ def check_system(x, diameters, box):
         raise ValueError(f"{x.shape[0]} positions but {np.asarray(diameters).shape[0]} diameters")
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0, 0]
-        raise ValueError(f"positions contain NaN or inf (first at particle index {bad})")
+        raise NonFiniteError(f"positions contain NaN or inf (first at particle index {bad})")
     rc = model.max_cutoff(np.asarray(diameters))
     if np.min(box) <= 2.0 * rc:
         raise ValueError(
@@ -85,7 +89,7 @@ class ForceField:
             raise ValueError(f"positions must have shape ({self.n_particles}, 3), got {x.shape}")
         if self._nl is None:
             if not np.all(np.isfinite(x)):
-                raise ValueError("positions contain NaN or inf")
+                raise NonFiniteError("positions contain NaN or inf")
             self._nl = new_nlist(x, self.diameters, self.box, self.skin)
             self.n_builds += 1
         return x

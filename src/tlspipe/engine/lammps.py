@@ -225,7 +225,9 @@ class LammpsEngine:
         if x.shape != (self.n_particles, 3):
             raise ValueError(f"positions must have shape ({self.n_particles}, 3), got {x.shape}")
         if not np.all(np.isfinite(x)):
-            raise ValueError("positions contain NaN or inf")
+            from . import NonFiniteError
+
+            raise NonFiniteError("positions contain NaN or inf")
         xw = _wrap(x, self.box)
         self._scatter("x", xw, 3)
         self._scatter("image", np.zeros((self.n_particles, 3)), 3, dtype=0)  # unpacked ix iy iz

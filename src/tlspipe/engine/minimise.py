@@ -104,13 +104,13 @@ def fire_minimise(x, diameters, box, ftol: float = 1e-10, max_steps: int = 200_0
     Returns (x_min, MinResult).  x is not modified.  ``params`` override FIRE_DEFAULTS
     (dt, dt_max, dt_min, n_delay, f_inc, f_dec, alpha0, f_alpha, max_uphill, max_move).
     """
-    from . import as_box
+    from . import NonFiniteError, as_box
 
     x = np.array(x, dtype=np.float64, copy=True, order="C")
     diam = np.ascontiguousarray(diameters, dtype=np.float64)
     box = as_box(box)
     if not np.all(np.isfinite(x)):
-        raise ValueError("positions contain NaN or inf")
+        raise NonFiniteError("positions contain NaN or inf")
     p = dict(FIRE_DEFAULTS)
     unknown = set(params) - set(p)
     if unknown:

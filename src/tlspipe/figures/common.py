@@ -80,22 +80,33 @@ def read_table(obj, what: str, columns: Sequence[str] | None = None) -> pd.DataF
         reader = _TABLE_READERS.get(p.suffix.lower())
         if reader is None:
             raise ValueError(f"{what}: {p} has unknown format {p.suffix!r}; use .parquet, .csv or .feather")
-        if columns is not None and reader is pd.read_parquet:
-            import pyarrow.parquet as pq
-
-            have = set(pq.read_schema(p).names)
-            missing = [c for c in columns if c not in have]
-            if missing:
-                raise ValueError(f"{what}: {p} lacks column(s) {missing}; it was not written by tlspipe "
-                                 f"or by an older version - rebuild it")
-            df = pd.read_parquet(p, columns=list(columns))
-        else:
-            df = reader(p)
-            require_columns(df, columns or [], f"{what} ({p})")
+        try:
+            df = _read_one(p, reader, what, columns)
+        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            if str(p) in str(e):
+                raise
+            kind = "empty" if isinstance(e, pd.errors.EmptyDataError) else f"not a readable {p.suffix} table"
+            raise ValueError(f"{what}: {p} is {kind} ({' '.join(str(e).split())[:200]}); rebuild it (rerun the "
+                             "workflow rule or command that writes it) or pass another file") from e
         frames.append(df)
     if not frames:
         return pd.DataFrame({c: [] for c in (columns or [])})
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_one(p: Path, reader, what: str, columns) -> pd.DataFrame:
+    if columns is not None and reader is pd.read_parquet:
+        import pyarrow.parquet as pq
+
+        have = set(pq.read_schema(p).names)
+        missing = [c for c in columns if c not in have]
+        if missing:
+            raise ValueError(f"{what}: {p} lacks column(s) {missing}; it was not written by tlspipe "
+                             f"or by an older version - rebuild it")
+        return pd.read_parquet(p, columns=list(columns))
+    df = reader(p)
+    require_columns(df, columns or [], f"{what} ({p})")
+    return df
 
 
 def require_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:

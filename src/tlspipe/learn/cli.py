@@ -52,14 +52,19 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight", choices=["none", "inverse-target"], default="none",
                    help="regression sample weights: inverse-target = 1/target normalised to mean 1 (the paper's E_qs loss)")
     p.add_argument("--log-target", action="store_true", help="regress on log10(target); predictions are returned in target units")
-    p.add_argument("--time-budget", type=float, default=DEFAULTS["time_budget"], help="wall-clock seconds for the whole fit (default %(default)s)")
-    p.add_argument("--members", default=",".join(DEFAULTS["members"]),
-                   help=f"comma-separated model kinds from {','.join(MEMBER_KINDS)} (default all)")
-    p.add_argument("--layers", type=int, choices=[1, 2], default=DEFAULTS["n_layers"], help="stack layers (default %(default)s)")
-    p.add_argument("--folds", type=int, default=DEFAULTS["n_folds"], help="bagging folds, grouped (default %(default)s)")
-    p.add_argument("--threads", type=int, default=DEFAULTS["n_threads"], help="threads per model (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the splits and models (default 0)")
-    p.add_argument("--config", help="JSON file with learn config keys (see tlspipe.learn.DEFAULTS); options given here win")
+    # default None: a flag overrides --config only when it is given (defaults < config file < flags)
+    p.add_argument("--time-budget", type=float, help=f"wall-clock seconds for the whole fit (default {DEFAULTS['time_budget']})")
+    p.add_argument("--members", help=f"comma-separated model kinds from {','.join(MEMBER_KINDS)} (default all)")
+    p.add_argument("--layers", dest="n_layers", type=int, choices=[1, 2], help=f"stack layers (default {DEFAULTS['n_layers']})")
+    p.add_argument("--folds", dest="n_folds", type=int, help=f"bagging folds, grouped (default {DEFAULTS['n_folds']})")
+    p.add_argument("--threads", dest="n_threads", type=int, help=f"threads per model (default {DEFAULTS['n_threads']})")
+    p.add_argument("--seed", type=int, help=f"seed of the splits and models (default {DEFAULTS['seed']})")
+    p.add_argument("--config", help="JSON file with learn config keys (see tlspipe.learn.DEFAULTS); a flag given on "
+                                    "the command line overrides the file")
+
+
+#: flags that set a learn config key (argparse dest = key)
+FLAG_KEYS = ("members", "n_layers", "n_folds", "n_threads", "time_budget", "seed")
 
 
 def _spec_and_config(args, df: pd.DataFrame):
@@ -83,18 +88,15 @@ def _spec_and_config(args, df: pd.DataFrame):
         features = numeric_features(df, exclude=[args.target, args.group])
         if not features:
             raise ValueError(f"{args.table}: no numeric feature column besides target/group/ids; pass --features")
-    base = {}
-    if args.config:
-        base = json.loads(Path(args.config).read_text())
-    cfg = merge_config(
-        base,
-        members=[m.strip() for m in args.members.split(",") if m.strip()],
-        n_layers=args.layers,
-        n_folds=args.folds,
-        n_threads=args.threads,
-        time_budget=args.time_budget,
-        seed=args.seed,
-    )
+    from ..cli import given_flags, read_json_options
+
+    base = read_json_options(args.config, "learn config keys (see tlspipe.learn.DEFAULTS)") if args.config else {}
+    try:
+        cfg = merge_config(base, **given_flags(args, FLAG_KEYS))  # members "a,b" is split by validate_config
+    except ValueError as e:
+        if not args.config:
+            raise
+        raise ValueError(f"{args.config} (or a flag given with it): {e}") from None
     return spec, cfg, features
 
 
@@ -115,7 +117,7 @@ def _cmd_evaluate(args) -> int:
     df = read_table(args.table)
     spec, cfg, features = _spec_and_config(args, df)
     res = evaluate(df, spec, cfg, features=features, group=args.group, test_fraction=args.test_fraction,
-                   seed=args.seed, threshold=args.threshold)
+                   seed=cfg["seed"], threshold=args.threshold)
     res["table"] = str(args.table)
     _print_json(res)
     return 0

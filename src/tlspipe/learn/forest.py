@@ -150,23 +150,110 @@ def compile_lightgbm(booster) -> CompiledForest:
     return CompiledForest.from_trees(trees, int(dump["max_feature_idx"]) + 1)
 
 
+#: the node arrays of a tree ensemble kept by :class:`ForestArrays` (all trees concatenated)
+FOREST_FIELDS = ("n_nodes", "feature", "threshold", "left", "right", "value", "weight")
+
+
+@dataclass
+class ForestArrays:
+    """The trees of a scikit-learn forest as plain arrays (the data-only saved form of an ExtraTrees member).
+
+    n_nodes (n_trees,): nodes per tree; per node, all trees concatenated in the library's order (a parent
+    before its children): feature, threshold, left/right (child index within its tree, -1 at a leaf), value
+    (P(class 1) or the mean target; a tree's output is its leaf's value, the forest's the mean over trees) and
+    weight (weighted training samples reaching the node, for SHAP).
+    """
+
+    n_nodes: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    weight: np.ndarray
+    n_features: int
+
+    @classmethod
+    def from_sklearn(cls, model, classify: bool) -> "ForestArrays":
+        if classify and len(model.classes_) != 2:
+            raise ValueError("only binary classifiers can be compiled")
+        parts = {k: [] for k in FOREST_FIELDS}
+        for est in model.estimators_:
+            tr = est.tree_
+            v = tr.value[:, 0, :]
+            parts["n_nodes"].append(tr.node_count)
+            parts["feature"].append(tr.feature)
+            parts["threshold"].append(tr.threshold)
+            parts["left"].append(tr.children_left)
+            parts["right"].append(tr.children_right)
+            parts["value"].append(v[:, 1] / v.sum(axis=1) if classify else v[:, 0])
+            parts["weight"].append(tr.weighted_n_node_samples)
+        arr = {k: np.asarray(parts[k], np.int64) if k == "n_nodes" else np.concatenate(parts[k]) for k in parts}
+        return cls(**arr, n_features=int(model.n_features_in_))
+
+    def trees(self):
+        """(feature, threshold, left, right, value, weight) of each tree."""
+        ends = np.cumsum(self.n_nodes)
+        for s, e in zip(ends - self.n_nodes, ends):
+            yield (self.feature[s:e], self.threshold[s:e], self.left[s:e], self.right[s:e], self.value[s:e],
+                   self.weight[s:e])
+
+    def compile(self) -> CompiledForest:
+        return CompiledForest.from_trees((t[:5] for t in self.trees()), self.n_features,
+                                         scale=1.0 / len(self.n_nodes), float32_inputs=True)
+
+    def shap_model(self) -> dict:
+        """The forest in the custom-model form of ``shap.TreeExplainer`` (float32 inputs, as scikit-learn)."""
+        scale = 1.0 / len(self.n_nodes)
+        trees = [{"children_left": l, "children_right": r, "children_default": l, "features": f,
+                  "thresholds": t, "values": (v * scale)[:, None], "node_sample_weight": w}
+                 for f, t, l, r, v, w in self.trees()]
+        return {"trees": trees, "base_offset": 0.0, "input_dtype": np.float32, "tree_output": "raw_value",
+                "objective": "squared_error"}
+
+    def save(self, path) -> None:
+        with open(path, "wb") as fh:  # np.savez would add ".npz" to a name without it
+            np.savez(fh, n_features=np.int64(self.n_features), **{k: getattr(self, k) for k in FOREST_FIELDS})
+
+    @classmethod
+    def load(cls, path) -> "ForestArrays":
+        """Read and validate (data only: no pickle; every index in range, so the unchecked kernel is safe)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arr = {k: z[k] for k in (*FOREST_FIELDS, "n_features")}
+        except (ValueError, KeyError, OSError) as e:
+            raise ValueError(f"{path}: not a tlspipe forest file ({e}); retrain the model") from None
+        n_features = int(arr.pop("n_features"))
+        f = cls(**arr, n_features=n_features)
+        f._check(path)
+        return f
+
+    def _check(self, path):
+        def bad(what):
+            raise ValueError(f"{path}: invalid forest ({what}); the file is damaged - retrain the model")
+
+        n = self.n_nodes
+        if n.ndim != 1 or n.size == 0 or np.any(n < 1):
+            bad("node counts")
+        total = int(n.sum())
+        for k in FOREST_FIELDS[1:]:
+            if getattr(self, k).shape != (total,):
+                bad(f"'{k}' does not hold one entry per node")
+        idx = np.arange(total) - np.repeat(np.cumsum(n) - n, n)  # node index within its tree
+        size = np.repeat(n, n)
+        leaf = self.left < 0
+        if np.any((self.right < 0) != leaf) or np.any(leaf & ((self.left != -1) | (self.right != -1))):
+            bad("a node with one child")
+        inner = ~leaf
+        for child in (self.left, self.right):
+            if np.any((child[inner] <= idx[inner]) | (child[inner] >= size[inner])):
+                bad("a child index out of its tree")
+        if np.any((self.feature[inner] < 0) | (self.feature[inner] >= self.n_features)):
+            bad("a feature index out of range")
+        if not (np.all(np.isfinite(self.value)) and np.all(np.isfinite(self.threshold[inner]))):
+            bad("non-finite values or thresholds")
+
+
 def compile_sklearn_forest(model, classify: bool) -> CompiledForest:
     """A fitted scikit-learn forest (ExtraTrees/RandomForest) as a CompiledForest of P(class 1) or the mean."""
-    trees = []
-    pos = None
-    if classify:
-        classes = list(model.classes_)
-        if len(classes) != 2:
-            raise ValueError("only binary classifiers can be compiled")
-        pos = 1
-    for est in model.estimators_:
-        tr = est.tree_
-        if classify:
-            v = tr.value[:, 0, :]
-            leaf_val = v[:, pos] / v.sum(axis=1)
-        else:
-            leaf_val = tr.value[:, 0, 0]
-        trees.append((tr.feature, tr.threshold, tr.children_left, tr.children_right, leaf_val))
-    return CompiledForest.from_trees(
-        trees, int(model.n_features_in_), scale=1.0 / len(model.estimators_), float32_inputs=True
-    )
+    return ForestArrays.from_sklearn(model, classify).compile()

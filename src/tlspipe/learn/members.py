@@ -3,7 +3,7 @@
 Every member maps a float feature matrix to one number per row: the probability of class 1 for
 ``task_kind="classify"``, the (possibly log-transformed) target for ``task_kind="regress"``.  Boosting
 members use the libraries' native APIs (``lightgbm.train``, ``xgboost.train``, ``catboost.CatBoost``), are
-saved in the library's own format and stop on whichever comes first: ``n_estimators`` rounds, no improvement
+saved in the library's own format (ExtraTrees as its tree arrays: no member is pickled) and stop on whichever comes first: ``n_estimators`` rounds, no improvement
 on the held-out fold for ``early_stopping_rounds`` rounds, or the wall-clock ``deadline``.  ExtraTrees grows its
 forest in chunks (``warm_start``) until ``n_estimators`` trees or the deadline.  At least ``MIN_ROUNDS``
 rounds/trees are always built so that a tiny budget still yields a usable (if weak) model.
@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 MIN_ROUNDS = 10
-#: batches at least this large go through the compiled forest (tlspipe.learn.forest) for LightGBM and
-#: ExtraTrees; smaller ones (e.g. out-of-fold predictions during fitting) use the library's predictor
+#: batches at least this large go through the compiled forest (tlspipe.learn.forest) for LightGBM; smaller
+#: ones (e.g. out-of-fold predictions during fitting) use the library's predictor.  ExtraTrees always
+#: predicts from its tree arrays (see ExtraTreesMember)
 COMPILED_MIN_ROWS = 20_000
 
 
@@ -323,8 +324,13 @@ class CatBoostMember(Member):
 
 # --------------------------------------------------------------------------------------------------------
 class ExtraTreesMember(Member):
+    """scikit-learn's ExtraTrees for fitting; predictions and SHAP values come from the forest's tree arrays
+    (:class:`tlspipe.learn.forest.ForestArrays`), which are also what is saved (``.npz``, data only): a saved
+    and reloaded member predicts the same numbers, and loading never runs code from the file.  Rows holding
+    NaN use scikit-learn's own rules while the fitted model is in memory, and are an error after loading."""
+
     kind = "extratrees"
-    ext = "joblib"
+    ext = "npz"
     _margin_output = False  # a forest explains probabilities directly
 
     def fit(self, X, y, w=None, eval_set=None, n_rounds=None, deadline=None, early_stopping_rounds=50):
@@ -351,37 +357,47 @@ class ExtraTreesMember(Member):
                     self.stopped_by_time_ = True
                     break
             model.warm_start = False
+        from .forest import ForestArrays
+
         self.model = model
+        self.arrays = ForestArrays.from_sklearn(model, self.task_kind == "classify")
         self.n_rounds_ = int(len(model.estimators_))
         self._compiled = None
         return self
 
     def predict(self, X, n_threads=None):
         nt = int(n_threads or self.n_threads)
-        if len(X) >= COMPILED_MIN_ROWS:
-            from .forest import compile_sklearn_forest
-
-            if self._compiled is None:
-                self._compiled = compile_sklearn_forest(self.model, self.task_kind == "classify")
-            out = self._compiled.predict(X, nt)
-            if out is not None:
-                return out
+        if self._compiled is None:
+            self._compiled = self.arrays.compile()
+        out = self._compiled.predict(X, nt)
+        if out is not None:
+            return out
+        if self.model is None:
+            raise ValueError("the features hold NaN: a saved ExtraTrees model has no rule for missing values")
         self.model.n_jobs = nt
         X = np.asarray(X, dtype=np.float32)
         if self.task_kind == "classify":
             return self.model.predict_proba(X)[:, 1]
         return self.model.predict(X)
 
-    def save(self, path):
-        import joblib
+    def shap(self, X):
+        import shap
 
-        joblib.dump(self.model, path)
+        expl = shap.TreeExplainer(self.arrays.shap_model())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            phi = expl.shap_values(np.asarray(X, dtype=np.float64))
+        return np.asarray(phi, dtype=np.float64), float(np.atleast_1d(expl.expected_value)[0])
+
+    def save(self, path):
+        self.arrays.save(path)
 
     def load_model(self, path):
-        import joblib
+        from .forest import ForestArrays
 
-        self.model = joblib.load(path)
-        self.n_rounds_ = int(len(self.model.estimators_))
+        self.arrays = ForestArrays.load(path)
+        self.model = None
+        self.n_rounds_ = int(self.arrays.n_nodes.size)
         self._compiled = None
 
 

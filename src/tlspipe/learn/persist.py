@@ -7,11 +7,14 @@ Layout of ``MODEL_DIR``::
     L1_catboost.cbm        CatBoost native format
     L1_lightgbm.txt        LightGBM native text model
     L1_xgboost.ubj         XGBoost native UBJSON model
-    L1_extratrees.joblib   scikit-learn forest (joblib)
+    L1_extratrees.npz      scikit-learn forest as its tree arrays (numpy .npz, no pickle)
     L2_*.*                 layer-2 refit models, same formats
 
-Only the refit ("collapsed") models are stored.  The directory is written under a temporary name and renamed
-when complete, so a killed run never leaves a half-written model behind.
+Only the refit ("collapsed") models are stored.  Every file is data only (no pickle: loading a model never
+runs code from it), and the manifest lists the sha256 of each; :func:`load` checks every file against it
+and refuses a pickle (``.joblib``/``.pkl``), e.g. a model of an older tlspipe, saying to retrain.  The
+directory is written under a temporary name and renamed when complete, so a killed run never leaves a
+half-written model behind.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from .members import MEMBER_CLASSES
 from .stack import StackEnsemble
 from .tasks import TaskModel, TaskSpec
 
-FORMAT = "tlspipe.learn.model/1"
+FORMAT = "tlspipe.learn.model/2"  # 2: data-only files with sha256 sums (1 pickled ExtraTrees)
+_PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+_RETRAIN = "retrain it with `tlspipe learn fit` (in the workflow: delete the model directory and rerun)"
 MANIFEST = "manifest.json"
 
 
@@ -82,7 +87,8 @@ def save(model: TaskModel, directory: str | Path, overwrite: bool = True) -> Pat
     for name, member in stack.models_.items():
         fname = f"{name}.{member.ext}"
         member.save(tmp / fname)
-        files[name] = {"kind": member.kind, "file": fname, "n_rounds": int(member.n_rounds_)}
+        files[name] = {"kind": member.kind, "file": fname, "n_rounds": int(member.n_rounds_),
+                       "sha256": _sha256(tmp / fname)}
     manifest = {
         "format": FORMAT,
         "task": {
@@ -117,19 +123,51 @@ def save(model: TaskModel, directory: str | Path, overwrite: bool = True) -> Pat
     return directory
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {directory} is not a saved tlspipe learn model (run `tlspipe learn fit`)")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); {_RETRAIN}") from None
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+        old = manifest.get("format") == "tlspipe.learn.model/1"
+        raise ValueError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}"
+                         + (" (an older model: its ExtraTrees members are pickles, which tlspipe no longer loads "
+                            "since a pickle can run code)" if old else "") + f"; {_RETRAIN}")
     return manifest
 
 
+def _check_member_file(directory: Path, info: dict) -> Path:
+    """The member file of a manifest entry, refused unless it is a data file with the listed sha256."""
+    path = directory / info["file"]
+    if Path(info["file"]).name != info["file"]:
+        raise ValueError(f"{directory / MANIFEST}: member file {info['file']!r} is not a plain file name")
+    if path.suffix.lower() in _PICKLE_SUFFIXES:
+        raise ValueError(f"{path}: a pickle file; tlspipe never loads pickles (loading one can run any code) - "
+                         f"{_RETRAIN}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} listed in {directory / MANIFEST} is missing: the model directory is incomplete")
+    want, got = info.get("sha256"), _sha256(path)
+    if want != got:
+        raise ValueError(f"{path}: sha256 {got[:12]}... is not the {str(want)[:12]}... listed in "
+                         f"{directory / MANIFEST}: the file changed after the model was saved - restore the "
+                         f"directory from its source or {_RETRAIN}")
+    return path
+
+
 def load(directory: str | Path, n_threads: int | None = None) -> TaskModel:
-    """Load a model written by :func:`save`.  Warns when a library version differs from the saving one."""
+    """Load a model written by :func:`save`, every file checked against the manifest's sha256 first.  Warns
+    when a library version differs from the saving one."""
     directory = Path(directory)
     manifest = read_manifest(directory)
     now = library_versions()
@@ -149,11 +187,10 @@ def load(directory: str | Path, n_threads: int | None = None) -> TaskModel:
     stack.weights_ = {k: float(v) for k, v in st["weights"].items()}
     stack.fit_info_ = manifest.get("fit_info", {})
     for name, info in st["models"].items():
-        cls = MEMBER_CLASSES[info["kind"]]
+        cls = MEMBER_CLASSES.get(info["kind"])
+        if cls is None:
+            raise ValueError(f"{directory / MANIFEST}: unknown model kind {info['kind']!r}; {_RETRAIN}")
         member = cls(spec.kind, cfg["hyperparameters"].get(info["kind"]), cfg["n_threads"], cfg["seed"])
-        path = directory / info["file"]
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} listed in {directory / MANIFEST} is missing: the model directory is incomplete")
-        member.load_model(path)
+        member.load_model(_check_member_file(directory, info))
         stack.models_[name] = member
     return TaskModel(spec, manifest["features"], stack, manifest.get("training_data", {}))

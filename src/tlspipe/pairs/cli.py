@@ -19,7 +19,7 @@ def register(subparsers):
     p.add_argument("--m", type=int, default=3, help="number of largest displacements (default 3)")
     p.add_argument("--max-delta-e", type=float, default=1.0,
                    help="keep pairs with N (e_b - e_a) <= this, epsilon (default 1.0; inf keeps all)")
-    p.add_argument("--glass", default=None, help="glass name (default: the store's parent directory name)")
+    p.add_argument("--glass", default=None, help="glass name (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--threads", type=int, default=None, help="compute threads (default: all cores)")
     p.add_argument("--recompute", action="store_true", help="ignore an existing output, compute all pairs")
     p.set_defaults(func=_run)

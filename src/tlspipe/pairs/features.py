@@ -32,7 +32,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import h5py
 import numba
 import numpy as np
 import pyarrow as pa
@@ -40,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__, columns
-from ..store.isstore import StoreError, read_store
+from ..store.isstore import StoreError, glass_name, open_store, read_checked, read_store
 from . import kernel
 
 FORMAT = "tlspipe-pairs"
@@ -92,7 +91,7 @@ def featurise_store(store_path, out_path, glass=None, m: int = 3, max_delta_e: f
     """Write the features of all pairs of one glass's IS store to ``out_path`` (Parquet).
 
     Columns: glass (string), is_a, is_b (int64 store indices) + columns.feature_columns(m).
-    glass: defaults to the name of the store's parent directory.  threads: numba threads (default: all).
+    glass: default :func:`tlspipe.store.isstore.glass_name` (the store's attribute, else its folder's name).  threads: numba threads (default: all).
     incremental: when ``out_path`` exists, was made with the same m and max_delta_e from this store
     (same energies of its first n_old IS), only pairs involving an IS appended since are computed; the
     old rows are kept with t_ab/t_ba refreshed from the store's current transitions.
@@ -112,7 +111,7 @@ def featurise_store(store_path, out_path, glass=None, m: int = 3, max_delta_e: f
     max_delta_e = _check_max_delta_e(max_delta_e)
     if chunk_rows < 1:
         raise PairsError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    glass = str(glass) if glass is not None else store_path.resolve().parent.name
+    glass = str(glass) if glass is not None else glass_name(store_path)
     energy = info["energy"]
 
     n_old, mode = 0, "full"
@@ -370,7 +369,7 @@ class _BlockReader:
 
     def __init__(self, path: Path):
         self.path = path
-        self.h = h5py.File(path, "r")
+        self.h = open_store(path)
         self.ds = self.h["positions"]
 
     def read(self, ids: np.ndarray) -> np.ndarray:
@@ -381,7 +380,10 @@ class _BlockReader:
         starts = np.flatnonzero(np.diff(srt, prepend=-2) != 1)
         ends = np.append(starts[1:], srt.size)
         for s, e in zip(starts, ends):
-            block = self.ds[srt[s]:srt[e - 1] + 1]
+            try:
+                block = read_checked(self.path, self.ds, slice(srt[s], srt[e - 1] + 1))
+            except StoreError as err:
+                raise PairsError(str(err)) from err
             out[order[s:e]] = block.transpose(0, 2, 1)
         if not np.all(np.isfinite(out)):
             bad = ids[~np.isfinite(out).all(axis=(1, 2))][:5]

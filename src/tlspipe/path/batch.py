@@ -2,7 +2,10 @@
 
 ``run_pairs(store_path, pairs, out_path, config)`` computes every pair (is_a, is_b) of ``pairs`` that is not
 yet in ``out_path`` and rewrites ``out_path`` atomically (temporary file + rename) after each pair, so a killed
-run loses at most the pair in progress and a rerun continues where it stopped.  A pair that fails (an end
+run loses at most the pair in progress and a rerun continues where it stopped.  Results are reused only when
+they were made from the same inputs: the file records its provenance (the store's content hash, the glass
+label, every option that changes a number, the package version); an ``out_path`` of other inputs is moved
+aside to ``<stem>.stale-<k>.parquet`` with a warning naming what differs, and every pair is computed anew.  A pair that fails (an end
 that is not a minimum, a band that does not converge, any exception) is a row with status
 'failed: <reason>' and never stops the batch.
 
@@ -12,8 +15,7 @@ end-to-end distance of the pair features), delta_e = |V(1) - V(0)|.  hbar comes 
 (``units``: ``paper`` hbar* = 0.01478, the scale of the authors' own E_qs; ``argon`` 0.0296; ``nip`` 0.0135;
 see :data:`tlspipe.model.UNIT_PRESETS`) and e_qs_kelvin = e_qs * epsilon/k_B of that preset (paper: 479.2 K,
 so the TLS threshold 0.0015 epsilon is 0.72 K; argon: 119.8 K).  e_qs and delta0 are NaN unless the status
-is 'dw'.  The Parquet schema metadata holds
-the configuration and hbar (key ``tlspipe``).
+is 'dw'.  The Parquet schema metadata holds the configuration, hbar and the provenance (key ``tlspipe``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__, model
 from .. import columns as C
-from ..store.isstore import read_positions, read_store
+from ..store.isstore import content_hash, glass_name, read_positions, read_store
 from .glass import GLASS_DEFAULTS, neb_pair
 from .neb import NEB_DEFAULTS
 from .profile import PROFILE_DEFAULTS
@@ -69,6 +71,58 @@ def resolve_config(config: dict | None) -> dict:
 
 def _physics_options(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k in NEB_DEFAULTS or k in PROFILE_DEFAULTS or k in GLASS_DEFAULTS}
+
+
+def provenance(store_path, glass: str, cfg: dict) -> dict:
+    """What a result depends on: the store's content hash, the glass label, every option that changes a
+    number (physics options and the unit preset; not tls_threshold, which only counts) and the version."""
+    prov = {"store_sha256": content_hash(store_path), "glass": glass,
+            "options": {**_physics_options(cfg), "units": cfg["units"]}, "tlspipe_version": __version__}
+    return json.loads(json.dumps(prov, sort_keys=True, default=str))  # as it reads back from the file
+
+
+def _provenance_mismatch(old: dict | None, prov: dict) -> str | None:
+    """None when results recorded with provenance ``old`` were made from ``prov``, else why they were not."""
+    if old is None:
+        return "it records no provenance (written before results carried one)"
+    diff = [f"{k} {old.get(k)!r} (now {prov[k]!r})" for k in ("store_sha256", "glass", "tlspipe_version")
+            if old.get(k) != prov[k]]
+    o, n = old.get("options", {}), prov["options"]
+    diff += [f"{k}={o.get(k)!r} (now {n.get(k)!r})" for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)]
+    return "it was made with " + ", ".join(diff) if diff else None
+
+
+def _stale_name(path: Path) -> Path:
+    k = 1
+    while (p := path.with_name(f"{path.stem}.stale-{k}{path.suffix}")).exists():
+        k += 1
+    return p
+
+
+def _reusable_results(out_path: Path, prov: dict) -> pd.DataFrame:
+    """The results already in ``out_path`` when they were made from ``prov``.  Results of other inputs are
+    moved aside to ``<stem>.stale-<k>.parquet`` (kept, never deleted) with a warning that names the file and
+    what differs, and nothing is reused; a file that is not a results table is refused (ValueError)."""
+    if not out_path.exists():
+        return _empty_results()
+    refuse = (f"; it is not a results table of 'tlspipe neb' - move it away or choose another output")
+    try:
+        meta = (pq.read_schema(out_path).metadata or {}).get(b"tlspipe")
+        done = pd.read_parquet(out_path)
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise ValueError(f"{out_path}: cannot be read as Parquet ({' '.join(str(e).split())[:200]}){refuse}") from e
+    missing = [c for c in C.IDS + C.EXACT if c not in done.columns]
+    if meta is None or missing:
+        raise ValueError(f"{out_path}: " + (f"column(s) {missing} missing" if missing else "no tlspipe metadata")
+                         + refuse)
+    why = _provenance_mismatch(json.loads(meta).get("provenance"), prov)
+    if why is None:
+        return done
+    stale = _stale_name(out_path)
+    os.replace(out_path, stale)
+    log.warning("%s: results not reused, %s; moved to %s, and every pair is computed anew", out_path, why,
+                stale.name)
+    return _empty_results()
 
 
 def read_pairs_table(pairs) -> pd.DataFrame:
@@ -192,16 +246,17 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
               glass: str | None = None, progress: bool = False) -> pd.DataFrame:
     """Exact results for the pairs (DataFrame or CSV/Parquet file with is_a, is_b) of one IS store.
 
-    Pairs already in ``out_path`` are skipped (resume); the file is rewritten atomically after every pair.
+    Pairs already in ``out_path`` are skipped (resume) when its provenance matches (else it is moved aside, see
+    the module docstring); the file is rewritten atomically after every pair.
     Returns the results of all requested pairs (in the order of ``pairs``), columns IDS + EXACT.
     profiles_path: HDF5 file that receives the profile V(xi) of every computed pair (for figures);
     xyz_dir: directory for one extended-XYZ band per pair; glass: label (default: the store's 'glass'
-    attribute, else the store file name).
+    attribute, else the name of its folder, as every command).
     """
     cfg = resolve_config(config)
     store_path = Path(store_path)
     store = read_store(store_path, positions=False)
-    glass = str(glass or store.attrs.get("glass") or store_path.stem)
+    glass = str(glass or glass_name(store_path, store.attrs))
     df = read_pairs_table(pairs)
     n_is = store.n_is
     bad = df[(df[C.IS_A] < 0) | (df[C.IS_A] >= n_is) | (df[C.IS_B] < 0) | (df[C.IS_B] >= n_is)]
@@ -219,11 +274,8 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
                              f"({store_path}); pass one glass at a time")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    done = pd.read_parquet(out_path) if out_path.exists() else _empty_results()
-    missing = [c for c in C.IDS + C.EXACT if c not in done.columns]
-    if missing:
-        raise ValueError(f"{out_path}: existing results lack column(s) {missing}; it was not written by "
-                         "tlspipe.path.run_pairs - move it away or choose another output")
+    prov = provenance(store_path, glass, cfg)
+    done = _reusable_results(out_path, prov)
     have = {_row_key(a, b) for a, b in zip(done[C.IS_A], done[C.IS_B])}
     todo = []
     for a, b in zip(df[C.IS_A], df[C.IS_B]):
@@ -232,7 +284,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
             have.add(k)
             todo.append(k)
     meta = {"tlspipe_version": __version__, "config": cfg, "store": str(store_path), "glass": glass,
-            "hbar": model.unit_preset(cfg["units"]).hbar}
+            "hbar": model.unit_preset(cfg["units"]).hbar, "provenance": prov}
     if todo:
         log.info("%s: %d pairs to compute (%d already in %s)", glass, len(todo), len(df) - len(todo), out_path)
     iterator = todo

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 
@@ -14,38 +13,45 @@ def register(subparsers):
         help="NEB + Schroedinger splitting for pairs of inherent structures (resumable)",
         description="Minimum energy path, double-well test, quantum splitting E_qs, classical barrier and WKB "
                     "Delta0 for every pair (is_a, is_b) of PAIRS, IS taken from STORE.  Pairs already in OUT "
-                    "are skipped, so a killed run continues where it stopped.",
+                    "are skipped, so a killed run continues where it stopped; an OUT made from another store, "
+                    "glass label, option set or version is moved aside to OUT's name + .stale-K and recomputed.",
     )
     p.add_argument("store", help="IS store (HDF5) of one glass")
     p.add_argument("--pairs", required=True, help="CSV or Parquet with integer columns is_a, is_b")
     p.add_argument("--out", required=True, help="results (Parquet): glass, is_a, is_b, status, e_qs, ...")
-    p.add_argument("--units", default=DEFAULTS["units"], help="unit preset for hbar and kelvin: paper (default, the authors' E_qs scale), argon, nip")
-    p.add_argument("--images", type=int, default=DEFAULTS["images"], help="images including both ends")
-    p.add_argument("--tol", type=float, default=DEFAULTS["tol"], help="force tolerance (epsilon/sigma)")
-    p.add_argument("--max-iter", type=int, default=DEFAULTS["max_iter"])
-    p.add_argument("--no-climb", action="store_true", help="no climbing image")
-    p.add_argument("--config", help="JSON file with further options (keys of tlspipe.path.DEFAULTS)")
+    # default None: a flag overrides --config only when it is given (defaults < config file < flags)
+    p.add_argument("--units", help=f"unit preset for hbar and kelvin: paper (the authors' E_qs scale), argon, nip "
+                                       f"(default {DEFAULTS['units']})")
+    p.add_argument("--images", type=int, help=f"images including both ends (default {DEFAULTS['images']})")
+    p.add_argument("--tol", type=float, help=f"force tolerance (epsilon/sigma; default {DEFAULTS['tol']})")
+    p.add_argument("--max-iter", type=int, help=f"(default {DEFAULTS['max_iter']})")
+    p.add_argument("--no-climb", dest="climb", action="store_const", const=False, help="no climbing image")
+    p.add_argument("--config", help="JSON file with options (keys of tlspipe.path.DEFAULTS); a flag given on "
+                                    "the command line overrides the file")
     p.add_argument("--path-xyz", metavar="DIR", help="write each band as extended XYZ (for OVITO) into DIR")
     p.add_argument("--profiles", metavar="OUT.h5", help="keep the profiles V(xi) in this HDF5 file")
-    p.add_argument("--glass", help="glass label (default: the store's attribute, else its file name)")
+    p.add_argument("--glass", help="glass label (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=_run)
+
+
+#: command-line flags that set an exact-path option (argparse dest = option name)
+FLAG_OPTIONS = ("units", "images", "tol", "max_iter", "climb")
+
+
+def options(args) -> dict:
+    """The options of a parsed command line: the --config file, then the flags that were given."""
+    from ..cli import given_flags, read_json_options
+
+    cfg = read_json_options(args.config, "exact-path options (keys of tlspipe.path.DEFAULTS)") if args.config else {}
+    return {**cfg, **given_flags(args, FLAG_OPTIONS)}
 
 
 def _run(args) -> int:
     from .batch import run_pairs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    cfg = {}
-    if args.config:
-        with open(args.config) as fh:
-            try:
-                cfg.update(json.load(fh))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{args.config}: not valid JSON ({e})") from None
-    cfg.update(units=args.units, images=args.images, tol=args.tol, max_iter=args.max_iter)
-    if args.no_climb:
-        cfg["climb"] = False
+    cfg = options(args)
     res = run_pairs(args.store, args.pairs, args.out, cfg, profiles_path=args.profiles, xyz_dir=args.path_xyz,
                     glass=args.glass, progress=args.progress)
     counts = res["status"].value_counts().to_dict()

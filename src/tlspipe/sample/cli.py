@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from .. import model
 from .defaults import EXPLORE_DEFAULTS, PREPARE_DEFAULTS
 
 log = logging.getLogger("tlspipe")
@@ -27,17 +28,30 @@ def run_prepare(cfg: dict, glass: dict, out_data, out_meta, log_path=None) -> di
     return m
 
 
-def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, workers=1, log_path=None) -> dict:
+def explore_file(data_path, out_store, checkpoint_dir, density: float = model.DENSITY, **kw) -> dict:
+    """explore_glass on the glass of a LAMMPS data file, whose box must hold ``density``; errors name the file."""
+    from .. import engine
     from ..store.lammps import read_lammps_data
-    from ..workflow import LogProgress, section
     from .explore import explore_glass
 
-    g = read_lammps_data(data_path, expected_density=1.0)
+    g = read_lammps_data(data_path, expected_density=density)
+    try:
+        return explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir, **kw)
+    except engine.NonFiniteError as e:
+        dt = kw.get("dt") or EXPLORE_DEFAULTS["dt"]
+        raise ValueError(f"explore {data_path}: the dynamics blew up ({e}) with dt = {dt}; use a smaller dt "
+                         f"(--dt, config explore.dt), or check {data_path} for overlapping particles "
+                         "('tlspipe inspect' shows its largest force)") from e
+
+
+def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, workers=1, log_path=None) -> dict:
+    from ..workflow import LogProgress, section
+
     p = {k: v for k, v in section(cfg, glass, "explore").items() if k != "workers"}
     p["engine"] = cfg["engine"]
     bar = LogProgress(p["n_traj"], f"explore {glass['glass']}", log_path)
-    summary = explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir, seed=glass["seed"],
-                            tf=glass["tf"], workers=workers, glass=glass["glass"], progress=bar, **p)
+    summary = explore_file(data_path, out_store, checkpoint_dir, seed=glass["seed"], tf=glass["tf"],
+                           workers=workers, glass=glass["glass"], progress=bar, **p)
     bar.close()
     log.info("glass %s: %s", glass["glass"], json.dumps(summary))
     return summary
@@ -58,14 +72,9 @@ def _prepare_cmd(a) -> int:
 def _explore_cmd(a) -> int:
     from pathlib import Path
 
-    from ..store.lammps import read_lammps_data
-    from .explore import explore_glass
-
-    g = read_lammps_data(a.glass)
     params = {k: getattr(a, k) for k in EXPLORE_DEFAULTS if getattr(a, k, None) is not None}
     ckpt = a.checkpoints or str(Path(a.out).with_suffix("")) + "_ckpt"
-    s = explore_glass(g.unwrapped(), g.diameters, g.box, a.out, ckpt, seed=a.seed, tf=a.tf, workers=a.workers,
-                      **params)
+    s = explore_file(a.glass, a.out, ckpt, density=a.density, seed=a.seed, tf=a.tf, workers=a.workers, **params)
     print(json.dumps(s))
     return 0
 
@@ -90,6 +99,9 @@ def register(sub):
     e.add_argument("--tf", type=float, default=None, help="Tf of the glass (for the default tau_quench)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--workers", type=int, default=1)
+    e.add_argument("--density", type=float, default=model.DENSITY,
+                   help="number density the glass's box must hold (default %(default)s, the model's); a box at "
+                        "another density is an error")
     e.add_argument("--checkpoints", default=None, help="checkpoint directory (default OUT_ckpt)")
     for k, v in EXPLORE_DEFAULTS.items():
         typ = str if k == "engine" else float if v is None or isinstance(v, float) else int

@@ -17,6 +17,7 @@ reported, never silently trusted: a glass that fails it is still written, with `
 from __future__ import annotations
 
 import json
+import math
 import logging
 import time
 from dataclasses import dataclass
@@ -66,6 +67,34 @@ def prepare_glass(n: int, tf: float, seed: int, progress=None, **params) -> Glas
     if unknown:
         raise ValueError(f"unknown preparation parameters {sorted(unknown)}; known: {sorted(p)}")
     p.update(params)
+    _check_prepare(n, tf, p)
+    try:
+        return _prepare(n, tf, seed, progress, p)
+    except engine.NonFiniteError as e:
+        raise ValueError(f"prepare (N = {n}, Tf = {tf}, seed {seed}): the dynamics blew up ({e}) with dt = "
+                         f"{p['dt']}; use a smaller dt (--dt, config prepare.dt; default "
+                         f"{PREPARE_DEFAULTS['dt']})") from e
+
+
+#: preparation parameters that must be > 0 (the others must be >= 0)
+_POSITIVE = ("dt", "T_melt", "T_final", "tau_berendsen", "md_time")
+
+
+def _check_prepare(n, tf, p):
+    """ValueError naming the parameter (with its flag) that cannot make a glass."""
+    if not float(n).is_integer() or n < 2:
+        raise ValueError(f"n = {n} (--n): the number of particles must be an integer >= 2 (e.g. 1500)")
+    if not math.isfinite(tf) or tf <= 0:
+        raise ValueError(f"tf = {tf} (--tf): the preparation temperature must be > 0 (k_B T / epsilon; the "
+                         "paper's are 0.062, 0.07 and 0.092)")
+    for k, v in p.items():
+        low_ok = v > 0 if k in _POSITIVE else v >= 0
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and low_ok):
+            raise ValueError(f"{k} = {v} (--{k.replace('_', '-')}): must be a finite number "
+                             f"{'> 0' if k in _POSITIVE else '>= 0'} (default {PREPARE_DEFAULTS[k]})")
+
+
+def _prepare(n, tf, seed, progress, p) -> Glass:
     rng = np.random.default_rng(seed)
     box = engine.as_box(model.box_length(n))
     diam = rng.permutation(model.diameters(n))

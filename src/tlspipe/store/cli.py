@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import model
+
 
 def _jsonable(v):
     if isinstance(v, dict):
@@ -30,7 +32,9 @@ def inspect_file(path, engine: str = "native") -> dict:
     signature is read as an IS store, anything else as a LAMMPS data file.
 
     IS store: kind='is_store', its summary (n_particles, box_length, n_is, energy_per_particle_min/max,
-    n_transitions, n_transition_pairs, transitions_observed) and glass.
+    n_transitions, n_transition_pairs, transitions_observed), glass, content_sha256 and checksums
+    ('verified', or 'none: ...' for a store of format_version 1); a store whose bytes changed after it
+    was written is a StoreError naming the file and dataset.
     LAMMPS data: kind='lammps_data', atom_style, n_particles, box_length (a number for a cube, else the
     three edges), density, mean_diameter, energy_per_particle (epsilon) and max_force (max_i |F_i|,
     epsilon/sigma) computed by ``engine`` ('native' or 'lammps'), and energy_per_particle_in_name when
@@ -42,12 +46,16 @@ def inspect_file(path, engine: str = "native") -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if is_hdf5(path):
-        from .isstore import read_store
+        from .isstore import content_hash, read_store
 
         st = read_store(path, positions=False)
         out = {"file": str(path), "kind": "is_store"}
         out.update(st.summary())
         out["glass"] = st.attrs.get("glass")
+        out["content_sha256"] = content_hash(path)  # reads every IS through its checksums
+        out["checksums"] = ("verified" if "content_sha256" in st.attrs else
+                            "none: a store written before stores carried checksums (format_version 1), read "
+                            "unchecked; rebuild it to add them")
         return _jsonable(out)
 
     from .lammps import energy_from_filename, read_lammps_data
@@ -136,6 +144,7 @@ def register(subparsers) -> None:
                    help="re-minimise structures that are not minima (default) or reject them (--no-reminimise)")
     q.add_argument("--glass", default=None, help="glass name stored in the file (default: the directory name)")
     q.add_argument("--pattern", default="*", help="glob selecting the data files in DIR (default: every file)")
-    q.add_argument("--density", type=float, default=None,
-                   help="check that every box holds its particles at this number density (e.g. 1.0)")
+    q.add_argument("--density", type=float, default=model.DENSITY,
+                   help="number density every box must hold (default %(default)s, the model's); a file at "
+                        "another density is an error")
     q.set_defaults(func=_cmd_import)

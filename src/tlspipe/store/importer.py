@@ -32,7 +32,8 @@ import h5py
 import numpy as np
 
 from .isstore import ISStore, write_store
-from .lammps import LammpsDataError, energy_from_filename, read_lammps_data, wrap_centered
+from .. import model
+from .lammps import DensityError, LammpsDataError, energy_from_filename, read_lammps_data, wrap_centered
 
 # the attribute holding the file names is left out when it would exceed HDF5's compact attribute size
 _MAX_ATTR_BYTES = 60_000
@@ -74,7 +75,7 @@ def import_lammps_dir(
     energy_tol: float = 1e-10,
     position_tol: float = 1e-6,
     minimise_ftol: float = 1e-10,
-    expected_density: float | None = None,
+    expected_density: float | None = model.DENSITY,
     progress: bool = False,
 ) -> dict:
     """Import the LAMMPS data files of one glass in ``directory`` into the IS store ``out``.
@@ -82,7 +83,8 @@ def import_lammps_dir(
     ftol: max_i |F_i| (epsilon/sigma) above which a file is not a minimum.  reminimise: re-minimise such
     files (FIRE to minimise_ftol) instead of rejecting them.  glass: the store's glass name (default: the
     directory name).  pattern: glob of the files to read (default every non-hidden file; anything that is
-    not a LAMMPS data file is an error naming it).  expected_density: check every box against it.
+    not a LAMMPS data file is an error naming it).  expected_density: the number density every box must
+    hold (default the model's, 1); a file at another density is an error naming it.  None: no check.
 
     Returns a summary dict: out, glass, n_files, n_is, energy_per_particle (sorted, one per IS),
     max_force (per IS, after any re-minimisation), visits, duplicates [(file, same-as file)],
@@ -107,6 +109,8 @@ def import_lammps_dir(
     for path in it:
         try:
             data = read_lammps_data(path, expected_density=expected_density)
+        except DensityError as e:
+            raise LammpsImportError(str(e)) from None
         except LammpsDataError as e:
             raise LammpsImportError(f"{e} (use --pattern to select only the LAMMPS data files)") from None
         n = data.n_particles

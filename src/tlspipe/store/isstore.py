@@ -2,10 +2,11 @@
 
 Layout (one file per glass, ``is.h5``)::
 
-    attrs:  format="tlspipe-is-store", format_version=1, n_particles, glass, tf, seed,
+    attrs:  format="tlspipe-is-store", format_version=2, n_particles, glass, tf, seed,
             tlspipe_version, model constants (rc_factor, nonadd, c0, c2, c4),
             transitions_observed (bool: False for stores imported from files),
-            energy_tol, position_tol (how distinct IS were told apart)
+            energy_tol, position_tol (how distinct IS were told apart),
+            content_sha256 (sha256 of diameters, box, positions, energy: see content_hash)
     diameters   (N,)          float64   sigma_i (fixed: swaps happen only before the glass is made)
     box         (3,)          float64   edge lengths of the periodic orthorhombic box (cubic in practice)
     positions   (n_is, N, 3)  float64   IS coordinates, wrapped into [-L/2, L/2)
@@ -18,6 +19,11 @@ Layout (one file per glass, ``is.h5``)::
 
 IS are stored in order of discovery, so appending keeps old indices valid (pairs are featurised
 incrementally).  Writes go to ``<name>.tmp`` and are renamed when complete: a store is never half-written.
+
+Integrity: every dataset is chunked with HDF5's fletcher32 checksum filter, so a chunk whose bytes changed
+after writing fails when it is read (a StoreError naming the file and the dataset), and ``content_sha256``
+lets :func:`content_hash` check the whole content (``tlspipe inspect`` and ``tlspipe neb`` do).  Stores of
+format_version 1 (before checksums) are read as before, unchecked; ``tlspipe inspect`` says so.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import numpy as np
 from .. import __version__, model
 
 FORMAT = "tlspipe-is-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: fletcher32 on every dataset and the content_sha256 attribute
 
 
 class StoreError(ValueError):
@@ -121,25 +127,26 @@ def write_store(path, store: ISStore, **attrs) -> Path:
         c4=model.C4,
     )
     all_attrs.setdefault("transitions_observed", True)
+    all_attrs["content_sha256"] = _hash_arrays(store.diameters, store.box, store.positions, store.energy)
     n = store.n_particles
+
+    def put(group, name, data, chunks=True):  # chunked (fletcher32 needs it), growable along the first axis
+        group.create_dataset(name, data=data, chunks=chunks, maxshape=(None,) + np.shape(data)[1:],
+                             fletcher32=True)
+
     with h5py.File(tmp, "w") as h:
         for k, v in all_attrs.items():
             if v is None:
                 continue
             h.attrs[k] = v
-        h.create_dataset("diameters", data=store.diameters)
-        h.create_dataset("box", data=store.box)
-        h.create_dataset(
-            "positions", data=store.positions, chunks=(1, n, 3) if store.n_is else None, maxshape=(None, n, 3)
-        )
-        h.create_dataset("energy", data=store.energy, maxshape=(None,))
-        h.create_dataset("first_seen", data=store.first_seen, maxshape=(None,))
-        h.create_dataset("first_traj", data=store.first_traj, maxshape=(None,))
-        h.create_dataset("visits", data=store.visits, maxshape=(None,))
+        put(h, "diameters", store.diameters)
+        put(h, "box", store.box)
+        put(h, "positions", store.positions, chunks=(1, n, 3))  # one IS per chunk: reads of single IS
+        for name in ("energy", "first_seen", "first_traj", "visits"):
+            put(h, name, getattr(store, name))
         g = h.create_group("transitions")
-        g.create_dataset("src", data=store.trans_src)
-        g.create_dataset("dst", data=store.trans_dst)
-        g.create_dataset("count", data=store.trans_count)
+        for name in ("src", "dst", "count"):
+            put(g, name, getattr(store, f"trans_{name}"))
     os.replace(tmp, path)
     return path
 
@@ -154,44 +161,123 @@ def _check_file(path: Path, h: h5py.File):
                              "written by tlspipe - delete it and rerun the rule that makes it")
 
 
-def read_store(path, positions: bool = True) -> ISStore:
-    """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put)."""
+def open_store(path) -> h5py.File:
+    """The store opened for reading; a missing, non-HDF5 or truncated file is a StoreError naming it."""
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such IS store")
     try:
-        h = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except OSError as e:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if b"atoms" in head and b"\0" not in head:
+            raise StoreError(f"{path}: a text file (LAMMPS data?), not an IS store; make a store of LAMMPS "
+                             "minima with 'tlspipe import-lammps DIR --out is.h5'") from e
         raise StoreError(f"{path}: cannot be read as HDF5 ({e}); the file is corrupt or truncated - "
                          "delete it and rerun the rule that makes it") from e
-    with h:
+
+
+def read_checked(path: Path, ds: h5py.Dataset, sel):
+    """ds[sel]; a chunk that fails its checksum (or cannot be decoded) is a StoreError naming the file."""
+    try:
+        return ds[sel]
+    except OSError as e:
+        raise StoreError(f"{path}: dataset '{ds.name.lstrip('/')}' is damaged ({e}): the file changed after "
+                         "it was written - restore it from a copy, or delete it and rerun the rule that "
+                         "makes it") from e
+
+
+def read_store(path, positions: bool = True) -> ISStore:
+    """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put)."""
+    path = Path(path)
+    with open_store(path) as h:
         _check_file(path, h)
-        diam = h["diameters"][...]
+
+        def get(name, default=None):
+            return read_checked(path, h[name], ...) if name in h else default
+
+        diam = get("diameters")
         n_is = h["energy"].shape[0]
-        pos = h["positions"][...] if positions else np.zeros((n_is, diam.size, 3))
-        g = h.get("transitions")
+        pos = get("positions") if positions else np.zeros((n_is, diam.size, 3))
+        empty = np.zeros(0, np.int64)
         return ISStore(
             diameters=diam,
-            box=h["box"][...],
+            box=get("box"),
             positions=pos,
-            energy=h["energy"][...],
-            first_seen=h["first_seen"][...] if "first_seen" in h else None,
-            first_traj=h["first_traj"][...] if "first_traj" in h else None,
-            visits=h["visits"][...] if "visits" in h else None,
-            trans_src=g["src"][...] if g is not None else np.zeros(0, np.int64),
-            trans_dst=g["dst"][...] if g is not None else np.zeros(0, np.int64),
-            trans_count=g["count"][...] if g is not None else np.zeros(0, np.int64),
+            energy=get("energy"),
+            first_seen=get("first_seen"),
+            first_traj=get("first_traj"),
+            visits=get("visits"),
+            trans_src=get("transitions/src", empty),
+            trans_dst=get("transitions/dst", empty),
+            trans_count=get("transitions/count", empty),
             attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()},
         )
+
+
+def glass_name(path, attrs: dict | None = None) -> str:
+    """The glass a store belongs to, the one rule of every command: its ``glass`` attribute when set, else
+    the name of the folder holding it (the workflow's layout is ``glasses/{glass}/is.h5``).  ``attrs``: the
+    store's attributes when already read."""
+    path = Path(path)
+    if attrs is None:
+        with open_store(path) as h:
+            attrs = dict(h.attrs)
+    name = attrs.get("glass")
+    name = name.decode() if isinstance(name, bytes) else name
+    return str(name) if name else path.resolve().parent.name
+
+
+#: datasets that make a store's content (what its IS are); the content hash covers these
+CONTENT_DATASETS = ("diameters", "box", "positions", "energy")
+
+
+def _hash_arrays(*arrays, sha=None):
+    import hashlib
+
+    sha = sha or hashlib.sha256()
+    for a in arrays:
+        sha.update(np.ascontiguousarray(a, "<f8").tobytes())
+    return sha.hexdigest()
+
+
+def content_hash(path) -> str:
+    """sha256 of the content datasets (diameters, box, positions, energy; little-endian float64, in that
+    order): the identity of the IS a store holds, whatever the file's layout or other attributes.  Checked
+    against the store's ``content_sha256`` attribute when it has one: a mismatch is a StoreError."""
+    import hashlib
+
+    path = Path(path)
+    sha = hashlib.sha256()
+    with open_store(path) as h:
+        _check_file(path, h)
+        for name in CONTENT_DATASETS:
+            ds = h[name]
+            if name == "positions":  # a few IS at a time: a store may not fit in memory
+                step = max(1, (1 << 24) // max(1, 24 * ds.shape[1]))
+                for i in range(0, ds.shape[0], step):
+                    _hash_arrays(read_checked(path, ds, slice(i, i + step)), sha=sha)
+            else:
+                _hash_arrays(read_checked(path, ds, ...), sha=sha)
+        digest = sha.hexdigest()
+        stored = h.attrs.get("content_sha256")
+    if stored is not None and stored != digest:
+        raise StoreError(f"{path}: its content does not match the sha256 it was written with (content_sha256 "
+                         f"{stored[:12]}..., now {digest[:12]}...): the file changed after it was written - "
+                         "restore it from a copy, or delete it and rerun the rule that makes it")
+    return digest
 
 
 def read_positions(path, indices) -> np.ndarray:
     """Coordinates of selected IS only, shape (len(indices), N, 3)."""
     idx = np.asarray(indices, np.int64)
-    with h5py.File(path, "r") as h:
-        _check_file(Path(path), h)
+    path = Path(path)
+    with open_store(path) as h:
+        _check_file(path, h)
+        ds = h["positions"]
         order = np.argsort(idx)
-        out = np.empty((idx.size,) + h["positions"].shape[1:])
-        out[order] = h["positions"][idx[order]] if np.all(np.diff(idx[order]) > 0) else np.stack(
-            [h["positions"][i] for i in idx[order]])
+        out = np.empty((idx.size,) + ds.shape[1:])
+        out[order] = read_checked(path, ds, idx[order]) if np.all(np.diff(idx[order]) > 0) else np.stack(
+            [read_checked(path, ds, i) for i in idx[order]])
         return out

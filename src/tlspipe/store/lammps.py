@@ -57,6 +57,10 @@ class LammpsDataError(ValueError):
     """A LAMMPS data file that cannot be used; the message names the file (and line) and the fix."""
 
 
+class DensityError(LammpsDataError):
+    """A valid LAMMPS data file whose box holds its particles at another number density than expected."""
+
+
 @dataclass
 class LammpsData:
     """One configuration from a LAMMPS data file (see the module docstring for conventions).
@@ -388,10 +392,12 @@ def read_lammps_data(path, atom_style: str | None = None, expected_density: floa
     if expected_density is not None:
         rho = data.density
         if abs(rho / expected_density - 1.0) > 1e-6:
-            raise err(header["xlo xhi"][1],
-                      f"the box {box[0]:.10g} x {box[1]:.10g} x {box[2]:.10g} holds {n_atoms} particles at density "
-                      f"{rho:.10g}, not the expected {expected_density:.10g} (relative tolerance 1e-6); "
-                      f"a cubic box at that density has edge {(n_atoms / expected_density) ** (1 / 3):.12g}")
+            raise DensityError(
+                f"{path}, line {header['xlo xhi'][1]}: the box {box[0]:.10g} x {box[1]:.10g} x {box[2]:.10g} holds "
+                f"{n_atoms} particles at density {rho:.10g}, not the expected {expected_density:.10g} (relative "
+                f"tolerance 1e-6); a cubic box at that density has edge "
+                f"{(n_atoms / expected_density) ** (1 / 3):.12g}.  If density {rho:.10g} is the one you mean, "
+                f"pass it (--density {rho:.10g})")
     return data
 
 
