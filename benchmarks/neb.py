@@ -109,7 +109,7 @@ def main():
     from tlspipe.path.glass import FullBand, unwrap_to
     from tlspipe.path.neb import interpolate, neb_forces
 
-    hbar = model.unit_preset("argon").hbar
+    hbar = model.unit_preset("paper").hbar  # the default convention
     t = time.perf_counter()
     pairs, diam, box = make_pairs(args.pairs, args.cache)
     print(f"pairs_setup: {time.perf_counter() - t:.1f} s")
