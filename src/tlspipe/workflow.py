@@ -57,6 +57,49 @@ def validate_config(cfg: dict, schema_path=None, source: str = "config") -> dict
     return full
 
 
+def _merge(base: dict, over: dict) -> dict:
+    """``base`` updated by ``over``, recursively for nested mappings (as Snakemake merges config files)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def study_config(given: dict | None = None, configfiles=(), default_file=None, schema_path=None) -> dict:
+    """The config a run uses, with the schema's defaults filled in and validated.
+
+    ``given``: what the command line set (the ``--configfile`` files merged in order, then ``--config``
+    values); ``configfiles``: the ``--configfile`` paths.  When files were given they are the whole study:
+    nothing else is merged under them.  Without them the default study ``default_file`` (the working
+    directory's ``config/config.yaml``) is read and ``given`` (``--config`` values) applied on top.
+    """
+    given = dict(given or {})
+    files = [Path(f) for f in configfiles]
+    if files or default_file is None:
+        source = ", ".join(map(str, files)) or "the config"
+        cfg = given
+    else:
+        source = str(default_file)
+        with open(default_file) as fh:
+            cfg = _merge(yaml.safe_load(fh) or {}, given)
+    return validate_config(cfg, schema_path=schema_path, source=source)
+
+
+def write_study_config(cfg: dict, path) -> Path:
+    """The resolved study config as YAML, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("# the study config as the workflow resolved it: the given file with the schema's defaults\n"
+                   + yaml.safe_dump(cfg, sort_keys=False))
+    tmp.replace(path)
+    logging.getLogger("tlspipe").info("study config written to %s", path)
+    return path
+
+
 def glass_table(cfg: dict) -> list[dict]:
     """The glasses of a study: name, Tf, seed (derived from the study seed, Tf and the index)."""
     out = []

@@ -1,11 +1,16 @@
-# Shared helpers: config validation with defaults, the glass table, paths.
+# Shared helpers: the study config (schema defaults, validation), the glass table, paths, input functions.
+import os
 from pathlib import Path
 
-from tlspipe.workflow import ConfigError, glass_info, glass_table, validate_config
+from tlspipe.workflow import ConfigError, glass_info, glass_table, study_config
 
+# The study is the --configfile file(s) as given, with the schema's defaults: the default study is not
+# merged under them (so there is no `configfile:` directive).  Without --configfile it is the working
+# directory's config/config.yaml when there is one, else the repository's; --config values go on top.
 _schema = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+_default = "config/config.yaml" if os.path.exists("config/config.yaml") else os.path.join(workflow.basedir, "config", "config.yaml")
 try:
-    _validated = validate_config(dict(config), schema_path=_schema, source="the study config")
+    _validated = study_config(dict(config), workflow.overwrite_configfiles, default_file=_default, schema_path=_schema)
 except ConfigError as e:
     raise WorkflowError(str(e))
 config.clear()
