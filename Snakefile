@@ -8,6 +8,10 @@ min_version("8.10")
 
 
 # the study config is read and validated in common.smk (a --configfile is the whole study, see there)
+
+
+report: "workflow/report/workflow.rst"
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/explore.smk"
@@ -51,5 +55,7 @@ rule study_config:
         f"{R}/logs/study_config.log",
     benchmark:
         f"{R}/benchmarks/study_config.tsv"
+    conda:
+        "envs/tlspipe.yaml"
     script:
         "workflow/scripts/study_config.py"

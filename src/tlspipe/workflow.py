@@ -19,15 +19,18 @@ class ConfigError(ValueError):
 
 
 def fill_defaults(schema: dict, cfg):
-    """Fill every missing property that has a ``default`` in the schema, recursively (a deep copy)."""
+    """Fill every missing property that has a ``default`` in the schema, recursively (a deep copy).  Keys come
+    in the schema's order (then any unknown ones), so the same study gives the same config, and the same
+    rule params, whatever the order of its file."""
     if not isinstance(cfg, dict) or schema.get("type") != "object":
         return cfg
-    out = dict(cfg)
+    out = {}
     for key, sub in schema.get("properties", {}).items():
-        if key not in out and "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
-        if key in out:
-            out[key] = fill_defaults(sub, out[key])
+        if key in cfg:
+            out[key] = fill_defaults(sub, cfg[key])
+        elif "default" in sub:
+            out[key] = fill_defaults(sub, copy.deepcopy(sub["default"]))
+    out.update({k: v for k, v in cfg.items() if k not in out})
     return out
 
 
