@@ -2,16 +2,15 @@
 #   snakemake --cores 2                         the default study (config/config.yaml)
 #   snakemake --cores 2 --configfile config/test.yaml
 #   snakemake --cores 2 results/default/figures/fig3.png     one target
-import os
-
 from snakemake.utils import min_version
 
 min_version("8.10")
 
 
-# the working directory's config/config.yaml when there is one, else the repository's default study
-configfile: "config/config.yaml" if os.path.exists("config/config.yaml") else os.path.join(workflow.basedir, "config", "config.yaml")
+# the study config is read and validated in common.smk (a --configfile is the whole study, see there)
 
+
+report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
@@ -25,6 +24,7 @@ include: "workflow/rules/figures.smk"
 # cheap bookkeeping and plotting rules run where Snakemake runs, not as cluster jobs
 localrules:
     all,
+    study_config,
     batch,
     baseline_batch,
     gather,
@@ -39,6 +39,23 @@ localrules:
 
 rule all:
     input:
+        f"{R}/config.yaml",
         f"{R}/tls.parquet",
         TABLES,
         FIGURES,
+
+
+rule study_config:
+    """The study's config as this run resolved it (the given file with the schema's defaults filled in)."""
+    output:
+        f"{R}/config.yaml",
+    params:
+        config=config,
+    log:
+        f"{R}/logs/study_config.log",
+    benchmark:
+        f"{R}/benchmarks/study_config.tsv"
+    conda:
+        "envs/tlspipe.yaml"
+    script:
+        "workflow/scripts/study_config.py"

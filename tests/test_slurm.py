@@ -1,4 +1,5 @@
-"""The workflow on a real SLURM cluster through profiles/slurm (snakemake-executor-plugin-slurm).
+"""The workflow on a real SLURM cluster through profiles/slurm (snakemake-executor-plugin-slurm), installed
+by `tlspipe install-profile` and used by its name, `--profile slurm`.
 
 Needs a SLURM cluster with the profile's partition.  When there is none (no `sinfo`, or daemons not
 running), the test starts a single-node cluster on this machine with .ci/slurm-setup.sh (root, Debian);
@@ -98,12 +99,17 @@ def test_study_runs_as_slurm_jobs(slurm_partition, tmp_path):
     shutil.copytree(REPO / "config", wd / "config")
     # the target first: --configfile takes several values and would swallow it.  Fast polling for the test;
     # no retries so a failure shows at once; the per-job SLURM logs are kept to be checked below.
-    cmd = [sys.executable, "-m", "snakemake", TARGET, "--profile", str(PROFILE),
+    # the profile installed under its name, as cluster users do (here into a private XDG_CONFIG_HOME)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    r = _run([sys.executable, "-m", "tlspipe.cli", "install-profile", "slurm"], timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "xdg" / "snakemake" / "slurm" / "config.yaml").is_file()
+    cmd = [sys.executable, "-m", "snakemake", TARGET, "--profile", "slurm",
            "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
            "--slurm-init-seconds-before-status-checks", "1", "--retries", "0",
            "--slurm-keep-successful-logs", "--configfile", str(REPO / "config" / "test.yaml")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     try:
         out, _ = proc.communicate(timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:

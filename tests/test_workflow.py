@@ -2,6 +2,7 @@
 extending the loop by changing the stop rule, the report, and config validation."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,39 @@ def test_report(study):
     run_snakemake(study, "--report", "results/test/report.html")
     html = (study / "results/test/report.html").read_text(errors="replace")
     assert "fig3" in html and "table1" in html
+
+
+def _planned_jobs(out):
+    """(rule, output) of every job a dry run lists."""
+    return re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):\n(?:    .*\n)*?    output: (.*)$", out, flags=re.M)
+
+
+def test_a_config_change_reruns_exactly_what_it_changes(study):
+    """Rules take their config slice through params:, so Snakemake's params trigger sees every edit."""
+    r = run_snakemake(study, "-n")
+    assert "Nothing to be done" in r.stdout + r.stderr
+    # threads are how a job runs, not what it computes
+    threads = study / "threads.yaml"
+    threads.write_text("learn:\n  threads: 2\npairs:\n  threads: 2\n")
+    jobs = _planned_jobs(run_snakemake(study, "-n", configfiles=[threads]).stdout)
+    assert [rule for rule, _ in jobs] == ["study_config"], jobs  # the record of the config, and nothing else
+    # a NEB tolerance: every NEB job, and after them what reads exact results
+    tol = study / "tol.yaml"
+    tol.write_text("neb:\n  tol: 5.0e-5\n")
+    jobs = _planned_jobs(run_snakemake(study, "-n", configfiles=[tol]).stdout)
+    rules = {rule for rule, _ in jobs}
+    neb = {out for rule, out in jobs if rule == "neb"}
+    r = study / "results/test"
+    # the chunks known before any checkpoint reruns; later rounds' chunks are planned once their batch reruns
+    known = {str(p.relative_to(study)) for p in [*r.glob("loop/round_0/exact/*.parquet"),
+                                                  *r.glob("baseline/exact/*.parquet")]}
+    assert known and known <= neb
+    assert {"neb", "gather", "train", "predict", "tls_table", "table1", "table2"} <= rules
+    downstream = {"neb", "gather", "train", "predict", "batch", "shap", "tls_table", "table1", "table2", "fig3",
+                  "fig4", "fig5", "fig6", "all", "study_config"}
+    assert rules <= downstream, rules - downstream  # no prepare, explore, pairs, baseline_batch
+    batches = [out for rule, out in jobs if rule == "batch"]
+    assert "results/test/loop/round_0/batch.parquet" not in " ".join(batches)  # round 0 is chosen before NEB
 
 
 def test_raising_max_rounds_extends_the_loop_without_redoing(study):

@@ -16,6 +16,7 @@ _COMMAND_MODULES = [
     "tlspipe.learn.cli",  # learn evaluate|fit|predict
     "tlspipe.loop.cli",
     "tlspipe.figures.cli",
+    "tlspipe.profiles",  # install-profile
 ]
 
 

@@ -19,15 +19,18 @@ class ConfigError(ValueError):
 
 
 def fill_defaults(schema: dict, cfg):
-    """Fill every missing property that has a ``default`` in the schema, recursively (a deep copy)."""
+    """Fill every missing property that has a ``default`` in the schema, recursively (a deep copy).  Keys come
+    in the schema's order (then any unknown ones), so the same study gives the same config, and the same
+    rule params, whatever the order of its file."""
     if not isinstance(cfg, dict) or schema.get("type") != "object":
         return cfg
-    out = dict(cfg)
+    out = {}
     for key, sub in schema.get("properties", {}).items():
-        if key not in out and "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
-        if key in out:
-            out[key] = fill_defaults(sub, out[key])
+        if key in cfg:
+            out[key] = fill_defaults(sub, cfg[key])
+        elif "default" in sub:
+            out[key] = fill_defaults(sub, copy.deepcopy(sub["default"]))
+    out.update({k: v for k, v in cfg.items() if k not in out})
     return out
 
 
@@ -62,6 +65,49 @@ def tf_label(tf: float) -> str:
     needed to tell it apart (tf0.0921), so that two different Tf never share a name."""
     s = f"{tf:.3f}"
     return s if float(s) == tf else repr(float(tf))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``base`` updated by ``over``, recursively for nested mappings (as Snakemake merges config files)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def study_config(given: dict | None = None, configfiles=(), default_file=None, schema_path=None) -> dict:
+    """The config a run uses, with the schema's defaults filled in and validated.
+
+    ``given``: what the command line set (the ``--configfile`` files merged in order, then ``--config``
+    values); ``configfiles``: the ``--configfile`` paths.  When files were given they are the whole study:
+    nothing else is merged under them.  Without them the default study ``default_file`` (the working
+    directory's ``config/config.yaml``) is read and ``given`` (``--config`` values) applied on top.
+    """
+    given = dict(given or {})
+    files = [Path(f) for f in configfiles]
+    if files or default_file is None:
+        source = ", ".join(map(str, files)) or "the config"
+        cfg = given
+    else:
+        source = str(default_file)
+        with open(default_file) as fh:
+            cfg = _merge(yaml.safe_load(fh) or {}, given)
+    return validate_config(cfg, schema_path=schema_path, source=source)
+
+
+def write_study_config(cfg: dict, path) -> Path:
+    """The resolved study config as YAML, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("# the study config as the workflow resolved it: the given file with the schema's defaults\n"
+                   + yaml.safe_dump(cfg, sort_keys=False))
+    tmp.replace(path)
+    logging.getLogger("tlspipe").info("study config written to %s", path)
+    return path
 
 
 def glass_table(cfg: dict) -> list[dict]:

@@ -1,48 +1,159 @@
-# Shared helpers: config validation with defaults, the glass table, paths.
+# Shared helpers: the study config (schema defaults, validation), the glass table, paths, input and params
+# functions of the rules.
+import os
+import sys
 from pathlib import Path
 
-from tlspipe.workflow import ConfigError, glass_info, glass_table, validate_config
+import pandas as pd
 
+from snakemake.settings.types import DeploymentMethod
+
+from tlspipe import columns as C
+from tlspipe.figures import caption_path
+from tlspipe.loop import should_stop
+from tlspipe.loop.run import chunk_names, neb_options
+from tlspipe.workflow import ConfigError, glass_table, section, study_config
+
+# The study is the --configfile file(s) as given, with the schema's defaults: the default study is not
+# merged under them (so there is no `configfile:` directive).  Without --configfile it is the working
+# directory's config/config.yaml when there is one, else the repository's; --config values go on top.
 _schema = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+_default = "config/config.yaml" if os.path.exists("config/config.yaml") else os.path.join(workflow.basedir, "config", "config.yaml")
 try:
-    _validated = validate_config(dict(config), schema_path=_schema, source="the study config")
+    _validated = study_config(dict(config), workflow.overwrite_configfiles, default_file=_default, schema_path=_schema)
 except ConfigError as e:
     raise WorkflowError(str(e))
 config.clear()
 config.update(_validated)
 
+# Under --sdm conda the rules run in envs/tlspipe.yaml, which holds the dependencies: they import tlspipe
+# from this checkout.  (`snakemake --lint` asks for an `envvars:` directive here; PYTHONPATH is extended
+# when set, not required, and envvars: would make every run without it fail.)
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+    )
+
 STUDY = config["study"]
 R = f"results/{STUDY}"
-GLASSES = glass_table(config)
-GLASS_NAMES = [g["glass"] for g in GLASSES]
-GLASS_TF = {g["glass"]: g["tf"] for g in GLASSES}
+GLASSES = {g["glass"]: g for g in glass_table(config)}
+GLASS_NAMES = list(GLASSES)
+GLASS_TF = {name: g["tf"] for name, g in GLASSES.items()}
 PAIR_FILES = [f"{R}/pairs/{g}.parquet" for g in GLASS_NAMES]
+
+# every round adds a few levels to the DAG that Snakemake walks recursively
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 
 
 wildcard_constraints:
     glass=r"tf[0-9.]+_g[0-9]+",
+    round=r"\d+",
+    stage=r"loop/round_\d+|baseline",
+    chunk=r"\d+",
 
 
+def caption(name):
+    """The static caption file of a figure or table (the study itself is described in the report's front page)."""
+    return str(caption_path(name))
+
+
+# ----------------------------------------------------------------------------- params: each rule's config slice
 def glass_of(wildcards):
-    return glass_info(config, wildcards.glass)
+    """Name, Tf and seed of the job's glass."""
+    g = GLASSES[wildcards.glass]
+    return {"glass": g["glass"], "tf": g["tf"], "seed": g["seed"]}
 
 
-from tlspipe.figures import caption_path
+def prepare_params(wildcards):
+    """The prepare section with the glass group's overrides."""
+    return section(config, GLASSES[wildcards.glass], "prepare")
 
 
-def _caption(name):
-    """The figure's caption with the config that made it, written next to the results (for --report)."""
-    path = Path(f".snakemake/captions/{STUDY}/{name}.rst")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    glasses = ", ".join(f"{g['count']} at Tf = {g['tf']}" for g in config["glasses"])
+def explore_params(wildcards):
+    """The explore section with the glass group's overrides; workers are the job's threads, not a parameter."""
+    return {k: v for k, v in section(config, GLASSES[wildcards.glass], "explore").items() if k != "workers"}
+
+
+def batch_params(wildcards):
+    """The keys that choose round i's pairs, and only those: changing loop.max_rounds reruns no batch."""
+    lp, chunk = config["loop"], config["neb"]["chunk"]
+    if int(wildcards.round) == 0:
+        return {"k0": lp["k0"], "screen_fraction": lp["screen_fraction"], "seed": config["seed"], "chunk": chunk}
+    return {"batch": lp["batch"], "dw_threshold": lp["dw_threshold"], "qs_factor": lp["qs_factor"],
+            "tls_threshold": config["tls_threshold"], "chunk": chunk}
+
+
+# ----------------------------------------------------------------------------- inputs
+def batch_inputs(wildcards):
+    i = int(wildcards.round)
+    if i == 0:
+        return {"pairs": PAIR_FILES}
+    return {
+        "pairs": PAIR_FILES,
+        "predictions": f"{R}/loop/round_{i - 1}/predictions.parquet",
+        "done": [f"{R}/loop/round_{k}/exact.parquet" for k in range(i)],
+    }
+
+
+def _chunks(stage):
+    if stage == "baseline":
+        return chunk_names(checkpoints.baseline_batch.get().output.chunks)
+    return chunk_names(checkpoints.batch.get(round=stage.split("_")[-1]).output.chunks)
+
+
+def stage_chunks(wildcards):
+    """The exact results of every chunk of a stage's batch (known once its batch checkpoint ran)."""
+    return [f"{R}/{wildcards.stage}/exact/{c}.parquet" for c in _chunks(wildcards.stage)]
+
+
+def _stop(exact):
     lp = config["loop"]
-    units = config["units"] if isinstance(config["units"], str) else "custom"
-    text = caption_path(name).read_text().rstrip() + (
-        f"\n\nStudy ``{STUDY}``: N = {config['n_particles']}, glasses {glasses}; exploration "
-        f"{config['explore']['n_traj']} trajectories of {config['explore']['traj_time']} per glass; "
-        f"units {units}, TLS threshold {config['tls_threshold']} epsilon; loop K0 = {lp['k0']}, "
-        f"K_i = {lp['batch']}, at most {lp['max_rounds']} rounds; seed {config['seed']}.\n"
-    )
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return str(path.resolve())
+    return should_stop(exact, config["tls_threshold"], lp["max_rounds"], lp["stop_fraction"])
+
+
+def loop_rounds():
+    """Rounds 0..n of the loop under the current stop rule.
+
+    Each round's results are asked for with checkpoints.gather.get(): while a round is missing this raises,
+    Snakemake plans that round, and after it the jobs that called this are evaluated again - so one run of
+    Snakemake goes round after round until the stop rule says stop.
+    """
+    exact = []
+    i = 0
+    while True:
+        f = checkpoints.gather.get(stage=f"loop/round_{i}").output[0]
+        if not os.path.exists(f):  # being rewritten right now: wait for it as a plain input
+            return list(range(i + 1))
+        exact.append(pd.read_parquet(f, columns=[C.STATUS, C.E_QS]))
+        if _stop(exact)[0]:
+            return list(range(i + 1))
+        i += 1
+
+
+def last_round():
+    return loop_rounds()[-1]
+
+
+def exact_up_to(wildcards):
+    """Exact results of rounds 0..i (what round i's models learn from)."""
+    return [f"{R}/loop/round_{k}/exact.parquet" for k in range(int(wildcards.round) + 1)]
+
+
+def loop_files(name):
+    """An input function: `name` (e.g. exact.parquet) of every round of the loop."""
+    return lambda wildcards: [f"{R}/loop/round_{k}/{name}" for k in loop_rounds()]
+
+
+def shap_of_last_round(kind):
+    return lambda wildcards: f"{R}/loop/round_{last_round()}/shap_{kind}.parquet"
+
+
+def timed_jobs(wildcards):
+    """The benchmark files of every job of the study whose time table2 reports."""
+    files = [f"{R}/benchmarks/{rule}/{g}.tsv" for rule in ("prepare", "explore", "pairs") for g in GLASS_NAMES]
+    for k in loop_rounds():
+        stage = f"loop/round_{k}"
+        files += [f"{R}/benchmarks/neb/{stage}/{c}.tsv" for c in _chunks(stage)]
+        files += [f"{R}/benchmarks/{rule}/round_{k}.tsv" for rule in ("batch", "train", "predict")]
+    files += [f"{R}/benchmarks/neb/baseline/{c}.tsv" for c in _chunks("baseline")]
+    return files

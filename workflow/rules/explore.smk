@@ -11,10 +11,14 @@ rule explore:
         f"{R}/benchmarks/explore/{{glass}}.tsv"
     params:
         glass=glass_of,
-        checkpoints=lambda wc: f"{R}/glasses/{wc.glass}/explore_checkpoints",
+        explore=explore_params,
+        engine=config["engine"],
+        checkpoints=lambda wildcards: f"{R}/glasses/{wildcards.glass}/explore_checkpoints",
     threads: config["explore"]["workers"]
     resources:
         mem_mb=2000,
         runtime=240,
+    conda:
+        "../../envs/tlspipe.yaml"
     script:
         "../scripts/explore.py"

@@ -1,7 +1,5 @@
 # One rule per figure or table of the paper.  Figures read tables only: rebuilding one never reruns physics.
 # Each is a target on its own, e.g.  snakemake --cores 2 results/default/figures/fig3.png
-def last_round():
-    return loop_rounds()[-1]
 
 
 rule fig3:
@@ -9,14 +7,16 @@ rule fig3:
     input:
         tls=f"{R}/tls.parquet",
     output:
-        png=report(f"{R}/figures/fig3.png", caption=_caption("fig3"), category="Figures"),
+        png=report(f"{R}/figures/fig3.png", caption=caption("fig3"), category="Figures"),
         pdf=f"{R}/figures/fig3.pdf",
     log:
         f"{R}/logs/figures/fig3.log",
-    run:
-        from tlspipe.figures import fig3
-
-        fig3(input.tls, output.png)
+    benchmark:
+        f"{R}/benchmarks/figures/fig3.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
+    script:
+        "../scripts/figure.py"
 
 
 rule fig4:
@@ -24,31 +24,38 @@ rule fig4:
     input:
         tls=f"{R}/tls.parquet",
     output:
-        png=report(f"{R}/figures/fig4.png", caption=_caption("fig4"), category="Figures"),
+        png=report(f"{R}/figures/fig4.png", caption=caption("fig4"), category="Figures"),
         pdf=f"{R}/figures/fig4.pdf",
     log:
         f"{R}/logs/figures/fig4.log",
-    run:
-        from tlspipe.figures import fig4
-
-        fig4(input.tls, output.png, config["tls_threshold"], glass_tf=GLASS_TF,
-             n_particles=config["n_particles"])
+    benchmark:
+        f"{R}/benchmarks/figures/fig4.tsv"
+    params:
+        tls_threshold=config["tls_threshold"],
+        glass_tf=GLASS_TF,
+        n_particles=config["n_particles"],
+    conda:
+        "../../envs/tlspipe.yaml"
+    script:
+        "../scripts/figure.py"
 
 
 rule fig5:
     """SHAP summaries of the E_qs regressor and the DW classifier of the last round."""
     input:
-        qs=lambda wc: f"{R}/loop/round_{last_round()}/shap_qs.parquet",
-        dw=lambda wc: f"{R}/loop/round_{last_round()}/shap_dw.parquet",
+        qs=shap_of_last_round("qs"),
+        dw=shap_of_last_round("dw"),
     output:
-        png=report(f"{R}/figures/fig5.png", caption=_caption("fig5"), category="Figures"),
+        png=report(f"{R}/figures/fig5.png", caption=caption("fig5"), category="Figures"),
         pdf=f"{R}/figures/fig5.pdf",
     log:
         f"{R}/logs/figures/fig5.log",
-    run:
-        from tlspipe.figures import fig5
-
-        fig5(input.qs, input.dw, output.png)
+    benchmark:
+        f"{R}/benchmarks/figures/fig5.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
+    script:
+        "../scripts/figure.py"
 
 
 rule fig6:
@@ -57,37 +64,57 @@ rule fig6:
         pairs=PAIR_FILES,
         tls=f"{R}/tls.parquet",
     output:
-        png=report(f"{R}/figures/fig6.png", caption=_caption("fig6"), category="Figures"),
+        png=report(f"{R}/figures/fig6.png", caption=caption("fig6"), category="Figures"),
         pdf=f"{R}/figures/fig6.pdf",
     log:
         f"{R}/logs/figures/fig6.log",
-    run:
-        from tlspipe.figures import fig6
+    benchmark:
+        f"{R}/benchmarks/figures/fig6.tsv"
+    params:
+        glass_tf=GLASS_TF,
+    conda:
+        "../../envs/tlspipe.yaml"
+    script:
+        "../scripts/figure.py"
 
-        fig6(list(input.pairs), input.tls, output.png, glass_tf=GLASS_TF)
+
+rule table1:
+    """The paper's Table I on this study: TLS and DW found and exact calculations spent, per procedure and Tf."""
+    input:
+        f"{R}/tls.parquet",
+    output:
+        report(f"{R}/tables/table1.csv", caption=caption("table1"), category="Tables"),
+    log:
+        f"{R}/logs/table1.log",
+    benchmark:
+        f"{R}/benchmarks/tables/table1.tsv"
+    params:
+        min_transitions=config["baseline"]["min_transitions"],
+    conda:
+        "../../envs/tlspipe.yaml"
+    script:
+        "../scripts/table1.py"
 
 
 rule table2:
-    """Measured time per step of the pipeline (the rules' benchmark files) beside the paper's Table II."""
+    """Measured time per step of the pipeline (the jobs' benchmark files) beside the paper's Table II."""
     input:
         tls=f"{R}/tls.parquet",
         pairs=PAIR_FILES,
-        rounds=lambda wc: [f"{R}/loop/round_{k}/exact.parquet" for k in loop_rounds()],
+        rounds=loop_files("exact.parquet"),
+        benchmarks=timed_jobs,
     output:
-        report(f"{R}/tables/table2.csv", caption=_caption("table2"), category="Tables"),
+        report(f"{R}/tables/table2.csv", caption=caption("table2"), category="Tables"),
     log:
         f"{R}/logs/figures/table2.log",
-    run:
-        import pyarrow.parquet as pq
-
-        from tlspipe.figures import table2
-
-        n_pairs = sum(pq.ParquetFile(f).metadata.num_rows for f in input.pairs)
-        n_rounds = len(input.rounds)
-        t = table2(f"{R}/benchmarks", n_glasses=len(GLASS_NAMES), n_pairs=n_pairs,
-                   n_exact=len(pd.read_parquet(input.tls, columns=[C.STATUS])), n_rounds=n_rounds,
-                   n_predicted=n_pairs * n_rounds)
-        t.to_csv(output[0], index=False)
+    benchmark:
+        f"{R}/benchmarks/tables/table2.tsv"
+    params:
+        benchmark_dir=f"{R}/benchmarks",
+    conda:
+        "../../envs/tlspipe.yaml"
+    script:
+        "../scripts/table2.py"
 
 
 FIGURES = [f"{R}/figures/fig{k}.png" for k in (3, 4, 5, 6)]

@@ -1,20 +1,24 @@
 rule neb:
-    """NEB + 1D Schroedinger for one chunk of pairs of one glass.  Finished pairs are kept in a side file
-    (not an output, so a killed job keeps them) and the rerun does only the rest."""
+    """NEB + 1D Schroedinger for one chunk of pairs of one glass, one pair after another on one core (chunks
+    run in parallel as jobs).  Finished pairs are kept in a side file (not an output, so a killed job keeps
+    them) and the rerun does only the rest."""
     input:
         chunk=f"{R}/{{stage}}/chunks/{{glass}}.{{chunk}}.parquet",
         store=f"{R}/glasses/{{glass}}/is.h5",
     output:
         f"{R}/{{stage}}/exact/{{glass}}.{{chunk}}.parquet",
     params:
-        partial=lambda wc: f"{R}/{wc.stage}/partial/{wc.glass}.{wc.chunk}.parquet",
+        options=neb_options(config),
+        partial=lambda wildcards: f"{R}/{wildcards.stage}/partial/{wildcards.glass}.{wildcards.chunk}.parquet",
     log:
         f"{R}/logs/neb/{{stage}}/{{glass}}.{{chunk}}.log",
     benchmark:
         f"{R}/benchmarks/neb/{{stage}}/{{glass}}.{{chunk}}.tsv"
-    threads: config["neb"]["threads"]
+    threads: 1
     resources:
         mem_mb=2000,
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../../envs/tlspipe.yaml"
     script:
         "../scripts/neb.py"

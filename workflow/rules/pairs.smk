@@ -9,9 +9,14 @@ rule pairs:
         f"{R}/logs/pairs/{{glass}}.log",
     benchmark:
         f"{R}/benchmarks/pairs/{{glass}}.tsv"
+    params:
+        m=config["pairs"]["m"],
+        max_delta_e=config["pairs"]["max_delta_e"],
     threads: config["pairs"]["threads"]
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../../envs/tlspipe.yaml"
     script:
         "../scripts/pairs.py"

@@ -9,9 +9,13 @@ rule prepare:
         f"{R}/benchmarks/prepare/{{glass}}.tsv"
     params:
         glass=glass_of,
+        n_particles=config["n_particles"],
+        prepare=prepare_params,
     threads: 1
     resources:
         mem_mb=1000,
         runtime=60,
+    conda:
+        "../../envs/tlspipe.yaml"
     script:
         "../scripts/prepare.py"

@@ -2,10 +2,10 @@ from tlspipe.loop.run import select_baseline, select_initial, select_next
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-cfg, out = snakemake.config, snakemake.output
+i, out, select = snakemake.input, snakemake.output, snakemake.params.select
 if snakemake.rule == "baseline_batch":
-    select_baseline(cfg, snakemake.input.pairs, out.batch, out.chunks)
+    select_baseline(i.pairs, out.batch, out.chunks, **select)
 elif int(snakemake.wildcards.round) == 0:
-    select_initial(cfg, snakemake.input.pairs, out.batch, out.chunks)
+    select_initial(i.pairs, out.batch, out.chunks, **select)
 else:
-    select_next(cfg, snakemake.input.predictions, snakemake.input.done, out.batch, out.chunks)
+    select_next(i.predictions, i.done, out.batch, out.chunks, **select)

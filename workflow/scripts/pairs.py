@@ -5,7 +5,7 @@ from tlspipe.pairs import featurise_store
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-p = snakemake.config["pairs"]
-s = featurise_store(snakemake.input.store, snakemake.output[0], glass=snakemake.wildcards.glass, m=p["m"],
-                    max_delta_e=p["max_delta_e"], threads=snakemake.threads)
+p = snakemake.params
+s = featurise_store(snakemake.input.store, snakemake.output[0], glass=snakemake.wildcards.glass, m=p.m,
+                    max_delta_e=p.max_delta_e, threads=snakemake.threads)
 logging.getLogger("tlspipe").info("pairs: %s", json.dumps(s, default=str))

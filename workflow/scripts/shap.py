@@ -2,5 +2,6 @@ from tlspipe.loop.run import shap_round
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-shap_round(snakemake.config, snakemake.input.dw, snakemake.input.pairs, snakemake.output.dw)
-shap_round(snakemake.config, snakemake.input.qs, snakemake.input.pairs, snakemake.output.qs)
+i, o, seed = snakemake.input, snakemake.output, snakemake.params.seed
+shap_round(i.dw, i.pairs, o.dw, seed)
+shap_round(i.qs, i.pairs, o.qs, seed)

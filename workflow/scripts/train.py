@@ -5,7 +5,7 @@ from tlspipe.loop.run import train_round
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-o = snakemake.output
-s = train_round(snakemake.config, snakemake.input.pairs, snakemake.input.exact,
-                {"dw": o.dw, "qs": o.qs, "barrier": o.barrier})
+o, p = snakemake.output, snakemake.params
+s = train_round(snakemake.input.pairs, snakemake.input.exact, {"dw": o.dw, "qs": o.qs, "barrier": o.barrier},
+                learn=p.learn, seed=p.seed, min_train_dw=p.min_train_dw, threads=snakemake.threads)
 logging.getLogger("tlspipe").info("training: %s", json.dumps(s, default=str))

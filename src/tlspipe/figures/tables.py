@@ -121,16 +121,16 @@ _UNIT_COUNT = {"glass": "n_glasses", "pair": "n_pairs", "exact calculation": "n_
 BENCH_NUMERIC = ["s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load", "cpu_time"]
 
 
-def read_benchmarks(benchmark_dir) -> pd.DataFrame:
-    """Every Snakemake benchmark TSV under ``benchmark_dir``: one row per file (repeats averaged) with
-    rule (first directory level below benchmark_dir, or the file stem for files directly in it), file,
-    n_repeats and the numeric columns (s, max_rss in MB, ..., cpu_time in s)."""
+def read_benchmarks(benchmark_dir, files=None) -> pd.DataFrame:
+    """Every Snakemake benchmark TSV under ``benchmark_dir`` (or only ``files``, paths under it): one row per
+    file (repeats averaged) with rule (first directory level below benchmark_dir, or the file stem for files
+    directly in it), file, n_repeats and the numeric columns (s, max_rss in MB, ..., cpu_time in s)."""
     root = Path(benchmark_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"benchmark directory {root} does not exist; run the workflow (its rules "
                                 "write benchmark: files there) or give the right --benchmarks")
     rows = []
-    for f in sorted(root.rglob("*.tsv")):
+    for f in sorted(root.rglob("*.tsv")) if files is None else sorted(Path(f) for f in files):
         rel = f.relative_to(root)
         rule = rel.parts[0] if len(rel.parts) > 1 else f.stem
         try:
@@ -162,13 +162,13 @@ def _step_of(rule: str, rule_steps: Mapping[str, str] | None) -> str:
 
 def table2(benchmark_dir, *, n_glasses: int | None = None, n_pairs: int | None = None,
            n_exact: int | None = None, n_rounds: int | None = None, n_predicted: int | None = None,
-           rule_steps: Mapping[str, str] | None = None) -> pd.DataFrame:
+           rule_steps: Mapping[str, str] | None = None, files=None) -> pd.DataFrame:
     """Time per pipeline step, measured, beside the paper's Table II.
 
     benchmark_dir: ``results/{study}/benchmarks``; files ``{rule}/...tsv`` in Snakemake's benchmark format.
     A rule belongs to the step of the same name or with that name as a prefix (``neb``, ``neb_round`` ->
     neb; ``features`` -> pairs); ``rule_steps`` overrides ({rule: step}).  Rules of no known step get a row
-    of their own (unit: job).
+    of their own (unit: job).  ``files``: only these benchmark files (default: all under benchmark_dir).
 
     Columns: step, unit, n_jobs, total_s (sum of wall-clock seconds over jobs), cpu_s, max_rss_mb (largest
     over jobs), s_per_job, n_units, s_per_unit (total_s / n_units; NaN when the count is not given),
@@ -177,7 +177,7 @@ def table2(benchmark_dir, *, n_glasses: int | None = None, n_pairs: int | None =
     predicted pair (n_predicted: pairs x rounds when every round predicts all pairs).  'collect' is
     prepare + explore + pairs per pair, the paper's "collection of an IS pair".
     """
-    bench = read_benchmarks(benchmark_dir)
+    bench = read_benchmarks(benchmark_dir, files)
     counts = {"n_glasses": n_glasses, "n_pairs": n_pairs, "n_exact": n_exact, "n_rounds": n_rounds,
               "n_predicted": n_predicted}
     bench["step"] = [_step_of(r, rule_steps) for r in bench["rule"]]

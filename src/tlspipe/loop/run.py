@@ -73,54 +73,57 @@ def chunk_names(chunk_dir) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- batches
-def select_initial(cfg, pair_files, out_batch, chunk_dir) -> pd.DataFrame:
-    lp = cfg["loop"]
+def select_initial(pair_files, out_batch, chunk_dir, *, k0: int, screen_fraction: float, seed: int,
+                   chunk: int) -> pd.DataFrame:
+    """Round 0 (loop.k0, loop.screen_fraction, seed), split into NEB jobs of ``chunk`` pairs."""
     pairs = read_pairs(pair_files, columns=[*C.IDS, C.D])
-    batch = initial_batch(pairs, lp["k0"], seed=cfg["seed"], screen_fraction=lp["screen_fraction"])
-    n = write_batch(batch, out_batch, chunk_dir, cfg["neb"]["chunk"])
+    batch = initial_batch(pairs, k0, seed=seed, screen_fraction=screen_fraction)
+    n = write_batch(batch, out_batch, chunk_dir, chunk)
     log.info("round 0: %d of %d pairs selected (%d chunks)", len(batch), len(pairs), n)
     return batch
 
 
-def select_next(cfg, predictions_file, done_files, out_batch, chunk_dir) -> pd.DataFrame:
-    lp = cfg["loop"]
+def select_next(predictions_file, done_files, out_batch, chunk_dir, *, batch: int, dw_threshold: float,
+                qs_factor: float | None, tls_threshold: float, chunk: int) -> pd.DataFrame:
+    """A later round (loop.batch, loop.dw_threshold, loop.qs_factor, tls_threshold), in NEB jobs of ``chunk``."""
     pred = pd.read_parquet(predictions_file, columns=[*C.IDS, PRED_DW, PRED_QS])
     done = read_exact(done_files)[C.IDS]
-    batch = next_batch(pred, done, lp["batch"], lp["dw_threshold"], lp["qs_factor"], cfg["tls_threshold"])
-    n = write_batch(batch, out_batch, chunk_dir, cfg["neb"]["chunk"])
-    log.info("next batch: %d pairs (%d chunks), %d already computed", len(batch), n, len(done))
-    return batch
+    selected = next_batch(pred, done, batch, dw_threshold, qs_factor, tls_threshold)
+    n = write_batch(selected, out_batch, chunk_dir, chunk)
+    log.info("next batch: %d pairs (%d chunks), %d already computed", len(selected), n, len(done))
+    return selected
 
 
-def select_baseline(cfg, pair_files, out_batch, chunk_dir) -> pd.DataFrame:
+def select_baseline(pair_files, out_batch, chunk_dir, *, min_transitions: int, chunk: int) -> pd.DataFrame:
+    """The standard procedure (baseline.min_transitions), in NEB jobs of ``chunk`` pairs."""
     pairs = read_pairs(pair_files, columns=[*C.IDS, C.T_AB, C.T_BA])
-    batch = baseline_batch(pairs, cfg["baseline"]["min_transitions"])
-    n = write_batch(batch, out_batch, chunk_dir, cfg["neb"]["chunk"])
+    batch = baseline_batch(pairs, min_transitions)
+    n = write_batch(batch, out_batch, chunk_dir, chunk)
     log.info("standard procedure: %d pairs with min(T_ab, T_ba) >= %d (%d chunks)", len(batch),
-             cfg["baseline"]["min_transitions"], n)
+             min_transitions, n)
     return batch
 
 
 # ----------------------------------------------------------------------------- exact path
 def neb_options(cfg) -> dict:
     """The NEB/profile options of the config, as the path module takes them."""
-    opts = {k: v for k, v in cfg["neb"].items() if k not in ("chunk", "threads")}
+    opts = {k: v for k, v in cfg["neb"].items() if k != "chunk"}
     opts["units"] = cfg["units"]
     opts["tls_threshold"] = cfg["tls_threshold"]
     return opts
 
 
-def run_chunk(cfg, store, chunk_file, out_file, partial_file=None) -> pd.DataFrame:
-    """Exact results of one chunk.  Finished pairs are appended to ``partial_file`` as they complete (it is
-    not a Snakemake output, so it survives a killed job) and the output is written when all are done.  The
-    profiles V(xi) go to ``<out>.profiles.h5`` beside the output."""
+def run_chunk(options: dict, store, chunk_file, out_file, partial_file=None) -> pd.DataFrame:
+    """Exact results of one chunk (options: :func:`neb_options` of the study).  Finished pairs are appended
+    to ``partial_file`` as they complete (it is not a Snakemake output, so it survives a killed job) and the
+    output is written when all are done.  The profiles V(xi) go to ``<out>.profiles.h5`` beside the output."""
     from ..path import run_pairs
 
     pairs = pd.read_parquet(chunk_file)
     partial = Path(partial_file) if partial_file else Path(str(out_file) + ".partial.parquet")
     t0 = time.perf_counter()
     profiles = Path(out_file).with_suffix(".profiles.h5")  # V(xi) of every pair, for figures
-    res = run_pairs(store, pairs[[C.IS_A, C.IS_B]], partial, neb_options(cfg), profiles_path=profiles)
+    res = run_pairs(store, pairs[[C.IS_A, C.IS_B]], partial, options, profiles_path=profiles)
     res = res.copy()
     res[C.GLASS] = pairs[C.GLASS].iloc[0] if len(pairs) else ""
     res = res[C.IDS + [c for c in res.columns if c not in C.IDS]]
@@ -153,15 +156,16 @@ def training_table(pair_files, exact_files) -> pd.DataFrame:
     return df
 
 
-def learn_config(cfg, task: str) -> dict:
-    lc = cfg["learn"]
-    out = {"members": lc["members"], "n_folds": lc["n_folds"], "time_budget": lc["time_budget"],
-           "n_threads": lc["threads"], "seed": cfg["seed"], "ensemble": lc["ensemble"]}
-    out["n_layers"] = lc["dw_layers"] if task == "dw" else lc["regressor_layers"]
+def learn_config(learn: dict, task: str, seed: int, threads: int = 1) -> dict:
+    """The tlspipe.learn config of one task from the study's ``learn`` section."""
+    out = {"members": learn["members"], "n_folds": learn["n_folds"], "time_budget": learn["time_budget"],
+           "n_threads": int(threads), "seed": seed, "ensemble": learn["ensemble"]}
+    out["n_layers"] = learn["dw_layers"] if task == "dw" else learn["regressor_layers"]
     return out
 
 
-def train_round(cfg, pair_files, exact_files, out_dirs: dict) -> dict:
+def train_round(pair_files, exact_files, out_dirs: dict, *, learn: dict, seed: int, min_train_dw: int,
+                threads: int = 1) -> dict:
     """Train the DW classifier and the E_qs and barrier regressors on every exact result so far.
 
     A task with too little data to learn from (one class only, or fewer than loop.min_train_dw double wells
@@ -182,7 +186,7 @@ def train_round(cfg, pair_files, exact_files, out_dirs: dict) -> dict:
         if task == "dw":
             ok = len(df) >= 4 and 0 < n_dw < len(df)
         else:
-            ok = n_dw >= cfg["loop"]["min_train_dw"]
+            ok = n_dw >= min_train_dw
         if not ok:
             (out / "fallback.json").write_text(json.dumps({"task": task, "reason": "too few labelled pairs",
                                                             **summary}))
@@ -191,7 +195,7 @@ def train_round(cfg, pair_files, exact_files, out_dirs: dict) -> dict:
             continue
         t0 = time.perf_counter()
         data = df if task == "dw" else df[df[C.IS_DW] == 1]
-        model = train_task(data, task, learn_config(cfg, task))
+        model = train_task(data, task, learn_config(learn, task, seed, threads))
         save(model, out)
         summary[task] = {"seconds": time.perf_counter() - t0, "weights": model.weights}
         log.info("%s: trained on %d rows in %.1f s, weights %s", task, len(data), time.perf_counter() - t0,
@@ -208,7 +212,7 @@ def _load_or_none(path):
     return load(path)
 
 
-def predict_round(cfg, model_dirs: dict, pair_files, glass_tf: dict, out_file, threads: int = 1) -> pd.DataFrame:
+def predict_round(model_dirs: dict, pair_files, glass_tf: dict, out_file, threads: int = 1) -> pd.DataFrame:
     """Predictions for every pair of every glass: IDS, tf, pred_dw, pred_e_qs (epsilon), pred_barrier."""
     models = {t: _load_or_none(d) for t, d in model_dirs.items()}
     frames = []
@@ -230,7 +234,7 @@ def predict_round(cfg, model_dirs: dict, pair_files, glass_tf: dict, out_file, t
     return df
 
 
-def shap_round(cfg, model_dir, pair_files, out_file, max_rows: int = 2000) -> pd.DataFrame:
+def shap_round(model_dir, pair_files, out_file, seed: int, max_rows: int = 2000) -> pd.DataFrame:
     """SHAP values of a model on a sample of pairs: one column per feature, feature values as value_*."""
     from ..learn import shap_values
 
@@ -239,7 +243,7 @@ def shap_round(cfg, model_dir, pair_files, out_file, max_rows: int = 2000) -> pd
     if model is None or len(pairs) == 0:
         df = pd.DataFrame()
     else:
-        sample = pairs.sample(n=min(max_rows, len(pairs)), random_state=cfg["seed"])
+        sample = pairs.sample(n=min(max_rows, len(pairs)), random_state=seed)
         sv = shap_values(model, sample)
         df = sv.reset_index(drop=True)
         for c in model.features:
@@ -249,8 +253,8 @@ def shap_round(cfg, model_dir, pair_files, out_file, max_rows: int = 2000) -> pd
 
 
 # ----------------------------------------------------------------------------- results
-def build_tls_table(cfg, loop_exact_files, baseline_exact_file, pair_files, predictions_by_round, glass_tf,
-                    out_file) -> pd.DataFrame:
+def build_tls_table(loop_exact_files, baseline_exact_file, pair_files, predictions_by_round, glass_tf,
+                    out_file, tls_threshold: float) -> pd.DataFrame:
     """Every pair computed exactly, by either procedure, with its features, round, procedure and labels.
 
     pred_dw / pred_e_qs / pred_barrier: for a pair computed in round r >= 1, the prediction of the models of
@@ -272,7 +276,7 @@ def build_tls_table(cfg, loop_exact_files, baseline_exact_file, pair_files, pred
     df = df.merge(feats.drop(columns=dup), on=C.IDS, how="left")
     df[TF] = df[C.GLASS].map(glass_tf).astype(float)
     df[C.IS_DW] = df[C.STATUS] == C.STATUS_DW
-    df[C.IS_TLS] = df[C.IS_DW] & (df[C.E_QS] < cfg["tls_threshold"])
+    df[C.IS_TLS] = df[C.IS_DW] & (df[C.E_QS] < tls_threshold)
     df[C.ROUND] = df[C.ROUND].astype("int64")
     pcols = [PRED_DW, PRED_QS, PRED_BARRIER]
     for c in pcols:
@@ -302,6 +306,23 @@ def write_table1(tls_file, out_csv, min_transitions: int | None = None) -> pd.Da
     from ..figures import table1
 
     t = table1(pd.read_parquet(tls_file), min_transitions=min_transitions)
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    t.to_csv(out_csv, index=False)
+    return t
+
+
+def write_table2(benchmark_dir, benchmark_files, tls_file, pair_files, round_files, out_csv) -> pd.DataFrame:
+    """Table II of the study (see :func:`tlspipe.figures.tables.table2`) from the given benchmark files, with
+    the counts that turn times into times per glass, pair, exact calculation, round and predicted pair."""
+    import pyarrow.parquet as pq
+
+    from ..figures import table2
+
+    n_pairs = sum(pq.ParquetFile(f).metadata.num_rows for f in pair_files)
+    n_rounds = len(round_files)
+    t = table2(benchmark_dir, n_glasses=len(pair_files), n_pairs=n_pairs,
+               n_exact=pq.ParquetFile(tls_file).metadata.num_rows, n_rounds=n_rounds,
+               n_predicted=n_pairs * n_rounds, rule_steps={"train": "learn"}, files=benchmark_files)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     t.to_csv(out_csv, index=False)
     return t

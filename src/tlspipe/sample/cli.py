@@ -11,14 +11,13 @@ from .defaults import EXPLORE_DEFAULTS, PREPARE_DEFAULTS
 log = logging.getLogger("tlspipe")
 
 
-def run_prepare(cfg: dict, glass: dict, out_data, out_meta, log_path=None) -> dict:
-    """Make one glass of a study (cfg: a validated config; glass: a row of workflow.glass_table)."""
-    from ..workflow import LogProgress, section
+def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta, log_path=None) -> dict:
+    """Make one glass of a study (glass: name, tf, seed; params: its prepare section, overrides applied)."""
+    from ..workflow import LogProgress
     from .prepare import prepare_glass, write_glass
 
-    params = section(cfg, glass, "prepare")
     bar = LogProgress(params["n_blocks"], f"prepare {glass['glass']}", log_path)
-    g = prepare_glass(cfg["n_particles"], glass["tf"], glass["seed"], progress=bar, **params)
+    g = prepare_glass(n_particles, glass["tf"], glass["seed"], progress=bar, **params)
     bar.close()
     g.meta["glass"] = glass["glass"]
     write_glass(g, out_data, out_meta)
@@ -44,11 +43,13 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float = model.DE
                          "('tlspipe inspect' shows its largest force)") from e
 
 
-def run_explore(cfg: dict, glass: dict, data_path, out_store, checkpoint_dir, workers=1, log_path=None) -> dict:
-    from ..workflow import LogProgress, section
+def run_explore(glass: dict, params: dict, engine: str, data_path, out_store, checkpoint_dir, workers=1,
+                log_path=None) -> dict:
+    """Explore one glass (glass: name, tf, seed; params: its explore section, overrides applied, without
+    ``workers``, which is the number of processes)."""
+    from ..workflow import LogProgress
 
-    p = {k: v for k, v in section(cfg, glass, "explore").items() if k != "workers"}
-    p["engine"] = cfg["engine"]
+    p = {**params, "engine": engine}
     bar = LogProgress(p["n_traj"], f"explore {glass['glass']}", log_path)
     summary = explore_file(data_path, out_store, checkpoint_dir, seed=glass["seed"], tf=glass["tf"],
                            workers=workers, glass=glass["glass"], progress=bar, **p)
