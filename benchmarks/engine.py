@@ -1,22 +1,88 @@
-"""Throughput of the native engine at N = 1500, density 1, one thread.
+"""Throughput of the native engine at N = 1500, density 1, one thread, and the same calls through stock
+LAMMPS (pair_style lepton/sphere, tlspipe.engine.lammps) on the authors' glass, side by side.
 
 Prints one `name: value unit` line per figure; the last line is `force_eval_us: X`.
-Usage: python benchmarks/engine.py [--n 1500] [--repeat 2000]
+The LAMMPS section (skip with --no-lammps) takes the authors' inherent structure at Tf = 0.062 (the tests'
+fixture), heated to T = 0.04 by 2000 native MD steps, and times on that one snapshot, alternating the two
+engines --rounds times within the same minutes:
+  energy + forces of one configuration: native ForceField.energy_forces (persistent list) against
+    LammpsEngine.energy_forces (scatter, `run 0`: setup + neighbour build + forces, gather);
+  (and, for reference, the native force kernel alone on a fixed list);
+  an NVE MD step, neighbour-list rebuilds included: native MD.run against `fix nve` + `run`.
+Usage: python benchmarks/engine.py [--n 1500] [--repeat 2000] [--rounds 3] [--no-lammps]
 """
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 from tlspipe import engine, model
 from tlspipe.engine.potential import energy_forces
 
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ciarella2023_T0.062" / "2.044810139E-01.conf.txt"
+
+
+def _median_us(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e6
+
+
+def lammps_side_by_side(rounds: int):
+    """Native and LAMMPS on the same snapshot of the authors' glass, alternated; prints the figures."""
+    from tlspipe.engine.lammps import LammpsEngine
+    from tlspipe.store.lammps import read_lammps_data
+
+    d = read_lammps_data(FIXTURE)
+    n = d.n_particles
+    box = engine.as_box(d.box)
+    sim = engine.MD(d.positions, engine.maxwell_velocities(n, 0.04, np.random.default_rng(0)), d.diameters, box)
+    sim.run(2000, dt=0.01)
+    snap, vel = sim.x.copy(), sim.v.copy()
+    ff = engine.ForceField(d.diameters, box)
+    e_nat, f_nat = ff.energy_forces(snap)
+    pi, pj, ps, sh, npairs, _ = ff._nl
+    fbuf = np.empty_like(snap)
+    res = {k: [] for k in ("nat_call", "lmp_call", "nat_kernel", "nat_md", "lmp_md")}
+    with LammpsEngine(d.diameters, box) as lmp:
+        e_lmp, f_lmp = lmp.energy_forces(snap)
+        lmp.run_nve(snap, vel, 0.01, 5)  # warm up
+        for _ in range(rounds):
+            res["nat_call"].append(_median_us(lambda: ff.energy_forces(snap), 200))
+            res["nat_kernel"].append(_median_us(lambda: energy_forces(snap, ff.box, pi, pj, ps, sh, npairs, fbuf), 200))
+            res["lmp_call"].append(_median_us(lambda: lmp.energy_forces(snap), 20))
+            m = engine.MD(snap, vel, d.diameters, box)
+            t0 = time.perf_counter()
+            m.run(1000, dt=0.01)
+            res["nat_md"].append((time.perf_counter() - t0) / 1000 * 1e6)
+            t0 = time.perf_counter()
+            lmp.run_nve(snap, vel, 0.01, 100)
+            res["lmp_md"].append((time.perf_counter() - t0) / 100 * 1e6)
+    med = {k: float(np.median(v)) for k, v in res.items()}
+    fmt = lambda v: " ".join(f"{x:.0f}" for x in v)  # noqa: E731
+    print(f"lammps_glass: authors' Tf = 0.062 IS heated to T = 0.04, N = {n}, {npairs} listed pairs")
+    print(f"lammps_energy_agreement: {abs(e_lmp - e_nat) / n:.1e} per particle, "
+          f"max |dF| {np.abs(f_lmp - f_nat).max():.1e}")
+    print(f"native_energy_forces_call_us: {med['nat_call']:.0f} us (rounds: {fmt(res['nat_call'])})")
+    print(f"native_force_kernel_us: {med['nat_kernel']:.0f} us (rounds: {fmt(res['nat_kernel'])})")
+    print(f"lammps_energy_forces_call_us: {med['lmp_call']:.0f} us (run 0; rounds: {fmt(res['lmp_call'])})")
+    print(f"lammps_over_native_energy_forces: {med['lmp_call'] / med['nat_call']:.0f} x")
+    print(f"native_md_step_us: {med['nat_md']:.0f} us (rounds: {fmt(res['nat_md'])})")
+    print(f"lammps_md_step_us: {med['lmp_md']:.0f} us (fix nve; rounds: {fmt(res['lmp_md'])})")
+    print(f"lammps_over_native_md_step: {med['lmp_md'] / med['nat_md']:.0f} x")
+
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1500)
     ap.add_argument("--repeat", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3, help="alternations of native and LAMMPS")
+    ap.add_argument("--no-lammps", action="store_true", help="skip the side-by-side LAMMPS figures")
     a = ap.parse_args()
     n = a.n
     rng = np.random.default_rng(0)
@@ -68,6 +134,8 @@ def main():
     print(f"neighbour_build_us: {(time.perf_counter() - t0) / 20 * 1e6:.0f} us")
     print(f"fire_1e-10_steps_median: {np.median(fire_steps):.0f} steps")
     print(f"fire_1e-10_seconds_median: {np.median(fire_t):.3f} s")
+    if not a.no_lammps:
+        lammps_side_by_side(a.rounds)
     print(f"force_eval_us: {t_force:.1f}")
 
 

@@ -93,6 +93,48 @@ def test_explore_writes_a_store_and_resumes(glass, tmp_path):
     assert s3["n_quenches"] == 2 * 10
 
 
+def test_early_exit_keeps_the_record(glass, tmp_path):
+    """Quenches stopped once certainly ending in a known IS give the record of full quenches: the same
+    sequence of IS, the same distinct IS (bit for bit) and the same transition counts."""
+    kw = dict(seed=7, tf=0.1, n_traj=2, traj_time=20.0, tau_quench=0.1)
+    runs = {}
+    for on in (False, True):
+        s = explore_glass(glass.positions, glass.diameters, glass.box, tmp_path / f"is_{on}.h5",
+                          tmp_path / f"ck_{on}", early_exit=on, **kw)
+        ck = [np.load(tmp_path / f"ck_{on}" / f"traj_{t:04d}.npz") for t in range(2)]
+        runs[on] = s, read_store(tmp_path / f"is_{on}.h5"), ck
+    (s0, st0, ck0), (s1, st1, ck1) = runs[False], runs[True]
+    assert s0["n_quenches"] == s1["n_quenches"] == 400
+    assert s0["n_early_exit"] == 0 and s1["n_early_exit"] > s1["n_quenches"] // 2
+    assert s0["n_is"] >= 3 and s0["n_transitions"] >= 3  # a record with something in it
+    for a, b in zip(ck0, ck1):
+        assert np.array_equal(a["sequence"], b["sequence"])
+        assert a["n_fire_steps"] > b["n_fire_steps"]
+    for k in ("positions", "energy", "visits", "first_seen", "first_traj", "trans_src", "trans_dst", "trans_count"):
+        assert np.array_equal(getattr(st0, k), getattr(st1, k)), k
+
+
+def test_fire_stops_only_at_a_known_minimum_it_is_descending_into(glass):
+    """The early stop names the known minimum a full descent ends in, and nothing when the known minimum
+    is another one."""
+    n = len(glass.diameters)
+    sim = engine.MD(glass.positions, engine.maxwell_velocities(n, 0.04, np.random.default_rng(1)),
+                    glass.diameters, glass.box)
+    sim.run(30, dt=0.01)
+    full, res = engine.fire_minimise(sim.x, glass.diameters, glass.box, ftol=1e-10)
+    thr = dict(exit_energy=1e-4, exit_distance=0.02, exit_harmonic=0.2)
+    other = full + 0.05  # a shifted copy: same energy, elsewhere
+    known = (np.stack([other, full]), np.array([res.energy, res.energy]), 2)
+    x, early = engine.fire_minimise(sim.x, glass.diameters, glass.box, ftol=1e-10, known=known, **thr)
+    assert early.known == 1 and early.n_steps < res.n_steps
+    assert np.abs(x - full).max() < thr["exit_distance"]
+    _, none = engine.fire_minimise(sim.x, glass.diameters, glass.box, ftol=1e-10,
+                                   known=(known[0][:1], known[1][:1], 1), **thr)
+    assert none.known == -1 and none.n_steps == res.n_steps and none.energy == res.energy
+    with pytest.raises(TypeError, match="exit_energy"):
+        engine.fire_minimise(sim.x, glass.diameters, glass.box, known=known)
+
+
 def test_lammps_engine_finds_the_same_inherent_structures(glass):
     """Same start, same velocities: LAMMPS MD + FIRE gives the native IS to 1e-8 per particle.
 

@@ -25,6 +25,13 @@ EXPLORE_DEFAULTS = dict(
     energy_tol=1e-9,  # per particle
     position_tol=1e-3,  # sigma, largest single-particle displacement
     engine="native",  # or "lammps"
+    # early stop of a quench certainly ending in an IS already found (same record, fewer steps; native
+    # engine only): mechanical energy within exit_energy (epsilon) of the IS, every particle within
+    # exit_distance (sigma), force within exit_harmonic (relative) of the IS's harmonic bowl
+    early_exit=True,
+    exit_energy=1e-4,
+    exit_distance=0.02,
+    exit_harmonic=0.2,
 )
 
 # the paper's quench periods (Methods C), and linear interpolation between them

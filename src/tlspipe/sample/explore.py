@@ -5,7 +5,11 @@ index), runs NVE velocity Verlet, and every ``tau_quench`` minimises a copy of t
 ``ftol``).  A residual force F leaves an energy error ~ F^2 / k and a position error ~ F / k (k the softest
 stiffness, ~1e-2): with ftol = 1e-6 that is far below energy_tol and position_tol, and a third fewer FIRE
 steps than 1e-9.  Each IS seen for the first time is minimised on to ``refine_ftol`` before it is stored,
-so the store holds accurate minima.  Two quenches reached the same IS when their energies per particle agree within
+so the store holds accurate minima.  A quench stops early when it is certainly ending in an IS already
+found (``early_exit``; the test and its thresholds are in :mod:`tlspipe.engine.minimise`): most quenches
+land again in the IS just left, and the last two thirds of a descent only converge onto it.  The record
+(sequence, distinct IS, transitions) is the same as with full quenches; ``benchmarks/explore.py`` checks
+it on thousands of quenches and ``tests/test_explore.py`` on a small exploration.  Two quenches reached the same IS when their energies per particle agree within
 ``energy_tol`` and their positions within ``position_tol`` (largest minimum-image displacement of any
 particle).  T_ab counts consecutive quenches a -> b (a != b) within a trajectory.
 
@@ -33,6 +37,10 @@ log = logging.getLogger("tlspipe.explore")
 
 
 
+# options that change the cost of a trajectory, not its result (the early stop gives the same record)
+RESULT_NEUTRAL = ("early_exit", "exit_energy", "exit_distance", "exit_harmonic")
+
+
 def default_tau_quench(tf: float) -> float:
     t = sorted(TAU_QUENCH_BY_TF)
     return float(np.interp(tf, t, [TAU_QUENCH_BY_TF[k] for k in t]))
@@ -45,24 +53,38 @@ def min_image_max_disp(a, b, box) -> float:
 
 
 class ISRegistry:
-    """Distinct IS, looked up by energy then positions."""
+    """Distinct IS, looked up by energy then positions.
+
+    Positions are kept in one growing (capacity, N, 3) array, so that a descent can be handed all known IS
+    without copying them (``known``)."""
 
     def __init__(self, box, energy_tol, position_tol):
         self.box = np.asarray(box)
         self.energy_tol = energy_tol
         self.position_tol = position_tol
         self.energies: list[float] = []
-        self.positions: list[np.ndarray] = []
+        self._pos = None
+        self._etot = np.zeros(0)
         self.first_seen: list[float] = []
         self.first_traj: list[int] = []
         self.visits: list[int] = []
+
+    @property
+    def positions(self) -> np.ndarray:
+        n = len(self.energies)
+        return self._pos[:n] if self._pos is not None else np.zeros((0, 0, 3))
+
+    def known(self):
+        """(positions (M, N, 3), total energies (M,), count) of the IS found so far, for fire_minimise's
+        ``known`` (None while there are none)."""
+        return (self._pos, self._etot, len(self.energies)) if self.energies else None
 
     def find(self, e, x) -> int:
         if not self.energies:
             return -1
         es = np.asarray(self.energies)
         for k in np.flatnonzero(np.abs(es - e) <= self.energy_tol):
-            if min_image_max_disp(self.positions[k], x, self.box) <= self.position_tol:
+            if min_image_max_disp(self._pos[k], x, self.box) <= self.position_tol:
                 return int(k)
         return -1
 
@@ -71,12 +93,22 @@ class ISRegistry:
         if k >= 0:
             self.visits[k] += visits
             return k
+        x = np.asarray(x, np.float64)
+        k = len(self.energies)
+        if self._pos is None or k == len(self._pos):
+            grown = np.empty((max(2 * k, 16),) + x.shape)
+            etot = np.empty(len(grown))
+            if k:
+                grown[:k] = self._pos[:k]
+                etot[:k] = self._etot[:k]
+            self._pos, self._etot = grown, etot
+        self._pos[k] = x
+        self._etot[k] = float(e) * len(x)  # total energy, what a descent compares
         self.energies.append(float(e))
-        self.positions.append(np.asarray(x, np.float64))
         self.first_seen.append(t)
         self.first_traj.append(traj)
         self.visits.append(visits)
-        return len(self.energies) - 1
+        return k
 
 
 def _wrap(x, box):
@@ -85,7 +117,7 @@ def _wrap(x, box):
 
 def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     """One trajectory.  Returns the IS it found (local ids) and the sequence of visited local ids."""
-    p = params
+    p = {**EXPLORE_DEFAULTS, **params}
     n = len(diam)
     box = engine.as_box(box)
     rng = np.random.default_rng([seed, traj])
@@ -95,6 +127,9 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     reg = ISRegistry(box, p["energy_tol"], p["position_tol"])
     seq = []
     n_unconverged = 0
+    n_early = 0
+    n_fire_steps = n_refine_steps = 0  # descent steps of the quenches, and of the refinement of new IS
+    exit_params = {k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")}
     if p["engine"] == "lammps":
         from ..engine.lammps import LammpsEngine
 
@@ -111,9 +146,16 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
             xm, etot, fmax = quench(x)
         else:
             sim.run(every, dt=p["dt"])
-            xm, res = engine.fire_minimise(sim.x, diam, box, ftol=p["ftol"], nlist=nl)
+            xm, res = engine.fire_minimise(sim.x, diam, box, ftol=p["ftol"], nlist=nl,
+                                           known=reg.known() if p["early_exit"] else None, **exit_params)
             etot, fmax = res.energy, res.max_force
+            n_fire_steps += res.n_steps
         t += every * p["dt"]
+        if p["engine"] != "lammps" and res.known >= 0:  # certified to end in a known IS: the same record
+            reg.visits[res.known] += 1
+            seq.append(res.known)
+            n_early += 1
+            continue
         if not fmax < p["ftol"] * 10:
             n_unconverged += 1
             seq.append(-1)  # breaks the chain of consecutive quenches
@@ -125,6 +167,7 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
             else:
                 xm, res = engine.fire_minimise(xm, diam, box, ftol=p["refine_ftol"])
                 etot = res.energy
+                n_refine_steps += res.n_steps
         seq.append(reg.add(etot / n, _wrap(xm, box), t, traj))
     if p["engine"] == "lammps":
         lmp.close()
@@ -135,6 +178,9 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
         "visits": np.asarray(reg.visits, np.int64),
         "sequence": np.asarray(seq, np.int64),
         "n_unconverged": n_unconverged,
+        "n_early_exit": n_early,
+        "n_fire_steps": n_fire_steps,
+        "n_refine_steps": n_refine_steps,
     }
 
 
@@ -150,7 +196,7 @@ def _params_key(x0, diam, box, seed: int, params: dict) -> str:
     h = hashlib.sha256()
     for a in (x0, diam, box):
         h.update(np.ascontiguousarray(a, np.float64).tobytes())
-    keys = {k: params[k] for k in sorted(params) if k != "n_traj"}
+    keys = {k: params[k] for k in sorted(params) if k != "n_traj" and k not in RESULT_NEUTRAL}
     h.update(json.dumps({"seed": seed, **keys}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -267,12 +313,14 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
     write_store(out_path, store, glass=glass or "", tf=tf if tf is not None else np.nan, seed=seed,
                 transitions_observed=True, energy_tol=p["energy_tol"], position_tol=p["position_tol"],
                 tau_quench=p["tau_quench"], T=p["T"], dt=p["dt"], n_traj=p["n_traj"], traj_time=p["traj_time"],
-                ftol=p["ftol"], refine_ftol=p["refine_ftol"], engine=p["engine"], cpu_seconds=cpu_seconds)
+                ftol=p["ftol"], refine_ftol=p["refine_ftol"], engine=p["engine"], cpu_seconds=cpu_seconds,
+                early_exit=int(bool(p["early_exit"])))
     return {
         "n_is": store.n_is,
         "n_quenches": int(n_quench),
         "n_unconverged": int(sum(int(r["n_unconverged"]) for r in results)),
         "n_transitions": int(store.trans_count.sum()),
+        "n_early_exit": int(sum(int(r.get("n_early_exit", 0)) for r in results)),
         "cpu_seconds": cpu_seconds,
         "wall_seconds": time.perf_counter() - t0,
         "is_per_cpu_minute": store.n_is / max(cpu_seconds / 60, 1e-9),
