@@ -40,6 +40,7 @@ GLASSES = {g["glass"]: g for g in glass_table(config)}
 GLASS_NAMES = list(GLASSES)
 GLASS_TF = {name: g["tf"] for name, g in GLASSES.items()}
 PAIR_FILES = [f"{R}/pairs/{g}.parquet" for g in GLASS_NAMES]
+PRETRAIN = list(config["loop"]["pretrain"])  # labelled tables the models start from (tlspipe.loop.pretrain)
 
 # every round adds a few levels to the DAG that Snakemake walks recursively
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
@@ -77,15 +78,19 @@ def explore_params(wildcards):
 def batch_params(wildcards):
     """The keys that choose round i's pairs, and only those: changing loop.max_rounds reruns no batch."""
     lp, chunk = config["loop"], config["neb"]["chunk"]
-    if int(wildcards.round) == 0:
+    first = int(wildcards.round) == 0
+    if first and not PRETRAIN:
         return {"k0": lp["k0"], "screen_fraction": lp["screen_fraction"], "seed": config["seed"], "chunk": chunk}
-    return {"batch": lp["batch"], "dw_threshold": lp["dw_threshold"], "qs_factor": lp["qs_factor"],
+    return {"batch": lp["k0"] if first else lp["batch"], "dw_threshold": lp["dw_threshold"], "qs_factor": lp["qs_factor"],
             "tls_threshold": config["tls_threshold"], "chunk": chunk}
 
 
 # ----------------------------------------------------------------------------- inputs
 def batch_inputs(wildcards):
+    """Round 0: the pairs (K0 screened/random), or with loop.pretrain the pretrained models' predictions."""
     i = int(wildcards.round)
+    if i == 0 and PRETRAIN:
+        return {"pairs": PAIR_FILES, "predictions": f"{R}/loop/pretrained/predictions.parquet", "done": []}
     if i == 0:
         return {"pairs": PAIR_FILES}
     return {
@@ -155,5 +160,7 @@ def timed_jobs(wildcards):
         stage = f"loop/round_{k}"
         files += [f"{R}/benchmarks/neb/{stage}/{c}.tsv" for c in _chunks(stage)]
         files += [f"{R}/benchmarks/{rule}/round_{k}.tsv" for rule in ("batch", "train", "predict")]
+    if PRETRAIN:
+        files += [f"{R}/benchmarks/{rule}/pretrained.tsv" for rule in ("train", "predict")]
     files += [f"{R}/benchmarks/neb/baseline/{c}.tsv" for c in _chunks("baseline")]
     return files

@@ -10,7 +10,8 @@
 
 
 checkpoint batch:
-    """The pairs of round i: K0 screened/random pairs for round 0, then the lowest predicted E_qs."""
+    """The pairs of round i: K0 screened/random pairs for round 0 (with loop.pretrain: the K0 lowest E_qs
+    predicted by the pretrained models), then the lowest predicted E_qs."""
     input:
         unpack(batch_inputs),
     output:
@@ -77,6 +78,7 @@ rule train:
     input:
         pairs=PAIR_FILES,
         exact=exact_up_to,
+        pretrain=PRETRAIN,
     output:
         dw=directory(f"{R}/loop/round_{{round}}/models/dw"),
         qs=directory(f"{R}/loop/round_{{round}}/models/qs"),
@@ -90,6 +92,7 @@ rule train:
         learn={k: v for k, v in config["learn"].items() if k != "threads"},
         seed=config["seed"],
         min_train_dw=config["loop"]["min_train_dw"],
+        units=config["units"],
     threads: config["learn"]["threads"]
     resources:
         mem_mb=4000,
@@ -124,6 +127,35 @@ rule predict:
         "../../envs/tlspipe.yaml"
     script:
         "../scripts/predict.py"
+
+
+# With loop.pretrain: the models trained on the pretraining tables alone, whose predictions choose round 0.
+use rule train as train_pretrained with:
+    input:
+        pairs=PAIR_FILES,
+        pretrain=PRETRAIN,
+    output:
+        dw=directory(f"{R}/loop/pretrained/models/dw"),
+        qs=directory(f"{R}/loop/pretrained/models/qs"),
+        barrier=directory(f"{R}/loop/pretrained/models/barrier"),
+    log:
+        f"{R}/logs/train/pretrained.log",
+    benchmark:
+        f"{R}/benchmarks/train/pretrained.tsv"
+
+
+use rule predict as predict_pretrained with:
+    input:
+        pairs=PAIR_FILES,
+        dw=f"{R}/loop/pretrained/models/dw",
+        qs=f"{R}/loop/pretrained/models/qs",
+        barrier=f"{R}/loop/pretrained/models/barrier",
+    output:
+        f"{R}/loop/pretrained/predictions.parquet",
+    log:
+        f"{R}/logs/predict/pretrained.log",
+    benchmark:
+        f"{R}/benchmarks/predict/pretrained.tsv"
 
 
 rule shap:

@@ -5,7 +5,7 @@ setup_logging(snakemake.log[0])
 i, out, select = snakemake.input, snakemake.output, snakemake.params.select
 if snakemake.rule == "baseline_batch":
     select_baseline(i.pairs, out.batch, out.chunks, **select)
-elif int(snakemake.wildcards.round) == 0:
+elif "predictions" not in i.keys():  # round 0 without pretraining
     select_initial(i.pairs, out.batch, out.chunks, **select)
 else:
-    select_next(i.predictions, i.done, out.batch, out.chunks, **select)
+    select_next(i.predictions, i.get("done", []), out.batch, out.chunks, **select)

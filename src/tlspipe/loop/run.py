@@ -164,19 +164,43 @@ def learn_config(learn: dict, task: str, seed: int, threads: int = 1) -> dict:
     return out
 
 
+def model_features(pair_files, exclude=()) -> list[str]:
+    """The model inputs of a study: its pair tables' feature_columns(M) without ``learn.exclude_features``."""
+    import pyarrow.parquet as pq
+
+    from ..learn.tasks import default_features
+
+    names = pq.read_schema(pair_files[0]).names
+    feats = default_features(pd.DataFrame(columns=names))
+    unknown = sorted(set(exclude) - set(feats))
+    if unknown:
+        raise ValueError(f"learn.exclude_features: {unknown} are not features of this study ({feats})")
+    feats = [f for f in feats if f not in set(exclude)]
+    if not feats:
+        raise ValueError("learn.exclude_features leaves no feature to learn from")
+    return feats
+
+
 def train_round(pair_files, exact_files, out_dirs: dict, *, learn: dict, seed: int, min_train_dw: int,
-                threads: int = 1) -> dict:
-    """Train the DW classifier and the E_qs and barrier regressors on every exact result so far.
+                threads: int = 1, pretrain=(), units="paper") -> dict:
+    """Train the DW classifier and the E_qs and barrier regressors on every exact result so far, and on the
+    labelled tables of ``pretrain`` (loop.pretrain, see :mod:`tlspipe.loop.pretrain`).
 
     A task with too little data to learn from (one class only, or fewer than loop.min_train_dw double wells
     for the regressors) is written as a ``fallback.json`` instead of a model; prediction then ranks pairs by
     delta_e (E_qs >= delta_e for a two-level system, so small delta_e is necessary for a TLS).
     """
     from ..learn import save, train_task
+    from .pretrain import read_pretraining
 
-    df = training_table(pair_files, exact_files)
+    feats = model_features(pair_files, learn.get("exclude_features", ()))
+    df = training_table(pair_files, exact_files) if exact_files else pd.DataFrame()
+    n_own = int(len(df))
+    if pretrain:
+        pre = read_pretraining(pretrain, units, feats)
+        df = pd.concat([df, pre.drop(columns=["source"])], ignore_index=True) if len(df) else pre
     n_dw = int(df[C.IS_DW].sum()) if len(df) else 0
-    summary = {"n_labelled": int(len(df)), "n_dw": n_dw}
+    summary = {"n_labelled": int(len(df)), "n_own": n_own, "n_pretrain": int(len(df)) - n_own, "n_dw": n_dw}
     for task, out in out_dirs.items():
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +210,8 @@ def train_round(pair_files, exact_files, out_dirs: dict, *, learn: dict, seed: i
         if task == "dw":
             ok = len(df) >= 4 and 0 < n_dw < len(df)
         else:
-            ok = n_dw >= min_train_dw
+            target = C.E_QS if task == "qs" else C.BARRIER
+            ok = len(df) > 0 and int(((df[C.IS_DW] == 1) & np.isfinite(df[target].astype(float))).sum()) >= min_train_dw
         if not ok:
             (out / "fallback.json").write_text(json.dumps({"task": task, "reason": "too few labelled pairs",
                                                             **summary}))
@@ -195,7 +220,7 @@ def train_round(pair_files, exact_files, out_dirs: dict, *, learn: dict, seed: i
             continue
         t0 = time.perf_counter()
         data = df if task == "dw" else df[df[C.IS_DW] == 1]
-        model = train_task(data, task, learn_config(learn, task, seed, threads))
+        model = train_task(data, task, learn_config(learn, task, seed, threads), features=feats)
         save(model, out)
         summary[task] = {"seconds": time.perf_counter() - t0, "weights": model.weights}
         log.info("%s: trained on %d rows in %.1f s, weights %s", task, len(data), time.perf_counter() - t0,

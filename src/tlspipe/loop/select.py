@@ -16,6 +16,7 @@ LOOP_DEFAULTS = dict(
     dw_threshold=0.5,  # a pair is a DW candidate when the predicted DW probability is at least this
     qs_factor=None,  # optional: only pairs with predicted E_qs < qs_factor * tls_threshold
     min_train_dw=8,  # fewer DW than this: the E_qs model falls back to the DW probability for ranking
+    pretrain=[],  # labelled tables trained on from round 0 (tlspipe.loop.pretrain)
 )
 
 KEY = C.IDS
