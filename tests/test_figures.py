@@ -3,6 +3,8 @@ against independent computations (scipy.stats.pearsonr, numpy counts, hand-made 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -344,28 +346,115 @@ def test_table1_by_hand():
         (0.062, "iterative", 1, True, True, "dw"),
     ]
     df = pd.DataFrame(rows, columns=[TF, C.PROCEDURE, C.ROUND, C.IS_DW, C.IS_TLS, C.STATUS])
-    t = table1(df).set_index(TF)
+    full = table1(df)
+    assert list(full["tf_label"]) == ["0.062", "0.07", "all"] and np.isnan(full[TF].iloc[-1])
+    t = full.iloc[:-1].set_index(TF)
     r = t.loc[0.07]
     # standard: s1..s4 + b1 = 5 calculations, TLS s1, b1 = 2, DW s1, s2, b1 = 3
     assert (r.calc_standard, r.tls_standard, r.dw_standard) == (5, 2, 3)
     assert r.tls_per_calc_standard == pytest.approx(2 / 5)
+    assert r.tls_per_1000_standard == pytest.approx(400.0) and r.dw_per_1000_standard == pytest.approx(600.0)
     # iterative: b1 + 4 iterative rows; pretrain round 0 holds 2 of them; TLS b1, i0a, i1a = 3; DW 4
     assert (r.calc_pretrain, r.calc_iterative, r.tls_iterative, r.dw_iterative) == (2, 3, 3, 4)
+    assert r.calc_iterative_all == 5
     assert r.tls_per_calc_iterative == pytest.approx(3 / 3)
     assert r.tls_per_calc_iterative_all == pytest.approx(3 / 5)
-    assert r.gain == pytest.approx(1.0 / 0.4)
-    r = t.loc[0.062]  # no standard calculation: ratio and gain are NaN
+    assert r.tls_per_1000_iterative == pytest.approx(600.0)  # over every calculation of the loop
+    assert r.gain == pytest.approx(0.6 / 0.4) and r.gain_lo < r.gain < r.gain_hi
+    assert r.gain_paper == pytest.approx(1.0 / 0.4)
+    r = t.loc[0.062]  # no standard calculation: ratio, rate and gain are NaN
     assert (r.calc_standard, r.calc_iterative, r.tls_iterative) == (0, 1, 1)
-    assert np.isnan(r.tls_per_calc_standard) and np.isnan(r.gain)
+    assert np.isnan(r.tls_per_calc_standard) and np.isnan(r.tls_per_1000_standard_hi)
+    assert np.isnan(r.gain) and np.isnan(r.gain_hi) and np.isnan(r.gain_paper)
     assert np.isnan(r.tls_iterative_below_filter)  # no filter given
+    # the row 'all' pools both Tf
+    a = full.iloc[-1]
+    assert (a.calc_standard, a.tls_standard, a.calc_iterative_all, a.tls_iterative, a.dw_iterative) == (5, 2, 6, 4, 5)
+    assert a.gain == pytest.approx((4 / 6) / (2 / 5))
     # the standard filter: iterative TLS b1, i0a, i1a at Tf 0.07 hopped (5, 5), (1, 3), (0, 0) times
     df[C.T_AB] = [9, 9, 9, 9, 5, 1, 9, 0, 9, 4]
     df[C.T_BA] = [9, 9, 9, 9, 5, 3, 9, 0, 9, 4]
-    tf = table1(df, min_transitions=4).set_index(TF)
-    assert tf.loc[0.07, "tls_iterative_below_filter"] == 2 and tf.loc[0.062, "tls_iterative_below_filter"] == 0
-    t_all = table1(df, pretrain_round=None).set_index(TF)
-    assert t_all.loc[0.07, "calc_iterative"] == 5 and t_all.loc[0.07, "calc_pretrain"] == 0
-    assert list(t.index) == [0.062, 0.07]
+    tf = table1(df, min_transitions=4).set_index("tf_label")
+    assert tf.loc["0.07", "tls_iterative_below_filter"] == 2 and tf.loc["0.062", "tls_iterative_below_filter"] == 0
+    assert tf.loc["all", "tls_iterative_below_filter"] == 2
+    t_all = table1(df, pretrain_round=None).set_index("tf_label")
+    assert t_all.loc["0.07", "calc_iterative"] == 5 and t_all.loc["0.07", "calc_pretrain"] == 0
+    # one Tf: no row 'all'
+    assert list(table1(df[df[TF] == 0.07])["tf_label"]) == ["0.07"]
+
+
+def procedure_table(loop: tuple[int, int], standard: tuple[int, int], dw: tuple[int, int] = (0, 0),
+                    tf: float = 0.092) -> pd.DataFrame:
+    """A tls table: loop = (TLS, calculations) of the iterative procedure (round 1), standard = (TLS,
+    calculations) of the standard one, dw = DW that are not TLS of each (loop, standard)."""
+    rows = []
+    for proc, rnd, (n_tls, n), n_dw in (("iterative", 1, loop, dw[0]), ("standard", -1, standard, dw[1])):
+        for i in range(n):
+            is_tls, is_dw = i < n_tls, i < n_tls + n_dw
+            rows.append((tf, proc, rnd, is_dw, is_tls, "dw" if is_dw else "not_dw"))
+    return pd.DataFrame(rows, columns=[TF, C.PROCEDURE, C.ROUND, C.IS_DW, C.IS_TLS, C.STATUS])
+
+
+def cp_interval(k, n):
+    """Clopper-Pearson 95% interval, straight from the beta quantiles."""
+    lo = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
+    hi = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+    return lo, hi
+
+
+def test_table1_rates_have_clopper_pearson_intervals():
+    r = table1(procedure_table(loop=(10, 100), standard=(1, 100), dw=(30, 50))).iloc[0]
+    for p, k_tls, k_dw in (("iterative", 10, 40), ("standard", 1, 51)):
+        assert r[f"tls_per_1000_{p}"] == pytest.approx(1000 * k_tls / 100)
+        lo, hi = cp_interval(k_tls, 100)
+        assert r[f"tls_per_1000_{p}_lo"] == pytest.approx(1000 * lo, rel=1e-9)
+        assert r[f"tls_per_1000_{p}_hi"] == pytest.approx(1000 * hi, rel=1e-9)
+        lo, hi = cp_interval(k_dw, 100)
+        assert r[f"dw_per_1000_{p}"] == pytest.approx(1000 * k_dw / 100)
+        assert (r[f"dw_per_1000_{p}_lo"], r[f"dw_per_1000_{p}_hi"]) == pytest.approx((1000 * lo, 1000 * hi))
+    # and scipy's own exact binomial interval agrees
+    ci = stats.binomtest(10, 100).proportion_ci(0.95, method="exact")
+    assert (r.tls_per_1000_iterative_lo, r.tls_per_1000_iterative_hi) == pytest.approx((1000 * ci.low, 1000 * ci.high))
+    assert r.gain == pytest.approx(10.0) and r.gain_lo < 10.0 < r.gain_hi
+
+
+@pytest.mark.parametrize("loop, standard, gain, significant", [
+    ((100, 1000), (10, 1000), 10.0, True),  # enough TLS: the loop is better, at 95%
+    ((3, 100), (1, 100), 3.0, False),  # too few to tell
+    ((10, 200), (1, 100), 5.0, None),  # different numbers of calculations
+])
+def test_table1_gain_interval(loop, standard, gain, significant):
+    r = table1(procedure_table(loop, standard)).iloc[0]
+    assert r.gain == pytest.approx(gain)
+    assert r.gain_lo < gain < r.gain_hi
+    if significant is not None:
+        assert (r.gain_lo > 1.0) == significant
+    # the defining property of the exact conditional interval: given k = k1 + k2, k1 ~ Binomial(k, p(r)),
+    # p(r) = r n1 / (r n1 + n2); at each bound the one-sided tail probability is 2.5%
+    (k1, n1), (k2, n2) = loop, standard
+
+    def p(r):
+        return r * n1 / (r * n1 + n2)
+
+    assert stats.binom.sf(k1 - 1, k1 + k2, p(r.gain_lo)) == pytest.approx(0.025, rel=1e-6)
+    assert stats.binom.cdf(k1, k1 + k2, p(r.gain_hi)) == pytest.approx(0.025, rel=1e-6)
+
+
+def test_table1_no_standard_tls_gives_an_infinite_upper_bound():
+    t = table1(procedure_table(loop=(5, 100), standard=(0, 100)))
+    r = t.iloc[0]
+    assert np.isnan(r.gain) and np.isinf(r.gain_hi) and r.gain_hi > 0
+    assert 0.0 < r.gain_lo < 5.0  # still a lower bound: p_lo / (1 - p_lo) with p_lo from Beta(5, 1)
+    assert r.gain_lo == pytest.approx(stats.beta.ppf(0.025, 5, 1) / (1 - stats.beta.ppf(0.025, 5, 1)))
+    assert r.tls_per_1000_standard == 0 and r.tls_per_1000_standard_lo == 0
+    assert r.tls_per_1000_standard_hi == pytest.approx(1000 * cp_interval(0, 100)[1])
+    r = table1(procedure_table(loop=(0, 100), standard=(0, 100))).iloc[0]  # nothing found at all
+    assert np.isnan(r.gain) and r.gain_lo == 0 and np.isinf(r.gain_hi)
+    r = table1(procedure_table(loop=(0, 100), standard=(2, 100))).iloc[0]  # only the standard found TLS
+    assert r.gain == 0 and r.gain_lo == 0 and np.isfinite(r.gain_hi)
+    csv = t.to_csv(index=False)  # written as inf / empty (NaN), read back the same
+    back = pd.read_csv(io.StringIO(csv))
+    assert np.isinf(back["gain_hi"].iloc[0]) and np.isnan(back["gain"].iloc[0])
 
 
 def test_table2_two_benchmark_files(tmp_path):

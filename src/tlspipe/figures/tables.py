@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import columns as C
 from .common import PROCEDURE_BOTH, PROCEDURE_ITERATIVE, PROCEDURE_STANDARD, TF, as_bool, read_table, tls_mask
+from .intervals import LEVEL, rate_per, rate_ratio
 
 TABLE1_REQUIRED = [TF, C.STATUS, C.IS_DW, C.IS_TLS, C.ROUND, C.PROCEDURE]
 
@@ -27,25 +28,60 @@ PAPER_TABLE1 = pd.DataFrame(
     columns=[TF, "units", "tls_standard", "calc_standard", "tls_iterative", "calc_iterative"])
 
 
+TABLE1_COLUMNS = [
+    TF, "tf_label",
+    "calc_standard", "dw_standard", "tls_standard", "tls_per_calc_standard",
+    "tls_per_1000_standard", "tls_per_1000_standard_lo", "tls_per_1000_standard_hi",
+    "dw_per_1000_standard", "dw_per_1000_standard_lo", "dw_per_1000_standard_hi",
+    "calc_pretrain", "calc_iterative", "calc_iterative_all", "dw_iterative", "tls_iterative",
+    "tls_per_calc_iterative", "tls_per_calc_iterative_all",
+    "tls_per_1000_iterative", "tls_per_1000_iterative_lo", "tls_per_1000_iterative_hi",
+    "dw_per_1000_iterative", "dw_per_1000_iterative_lo", "dw_per_1000_iterative_hi",
+    "gain", "gain_lo", "gain_hi", "gain_paper", "tls_iterative_below_filter"]
+
+
 def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None = None,
-           min_transitions: int | None = None) -> pd.DataFrame:
-    """Iterative vs standard procedure, one row per Tf (ascending).
+           min_transitions: int | None = None, level: float = LEVEL) -> pd.DataFrame:
+    """Iterative vs standard procedure, one row per Tf (ascending), then a row 'all' pooling every Tf (only
+    when there is more than one Tf).
 
     tls: ``results/{study}/tls.parquet`` (path or DataFrame) with tf, status, is_dw, is_tls, round, procedure.
     A row counts for the iterative procedure when procedure is 'iterative' or 'both' (and round >= 0), for
-    the standard one when it is 'standard' or 'both'.  Every row is one exact calculation spent, failed ones
-    included (their cost was paid); DW = is_dw; TLS = is_tls (or DW with E_qs < tls_threshold, epsilon).
+    the standard one when it is 'standard' or 'both': a pair both procedures computed counts for both.  Every
+    row is one exact calculation spent, failed ones included (their cost was paid); DW = is_dw; TLS = is_tls
+    (or DW with E_qs < tls_threshold, epsilon).
 
-    Columns: tf; tls_standard, dw_standard, calc_standard, tls_per_calc_standard; tls_iterative,
-    dw_iterative (found in all rounds), calc_pretrain (rows of round ``pretrain_round``, the random initial
-    training set), calc_iterative (the other rounds: the paper's Table I footnote leaves the pretraining
-    data out of its NEB count), tls_per_calc_iterative = tls_iterative / calc_iterative (the paper's ratio),
-    tls_per_calc_iterative_all = tls_iterative / (calc_pretrain + calc_iterative), and gain =
-    tls_per_calc_iterative / tls_per_calc_standard.  pretrain_round=None counts every round in
-    calc_iterative.  Ratios with a zero denominator are NaN.
-    tls_iterative_below_filter: TLS found by the iterative procedure that the standard procedure's filter
-    excludes, min(t_ab, t_ba) < min_transitions (NaN when min_transitions is None or the transition counts
-    are not in the table).
+    Columns:
+
+    * tf (NaN on the row 'all'), tf_label ('0.062', ..., 'all');
+    * standard procedure: calc_standard, dw_standard, tls_standard, tls_per_calc_standard;
+    * iterative procedure: calc_pretrain (rows of round ``pretrain_round``, the random initial training
+      set), calc_iterative (the other rounds: the paper's Table I footnote leaves the pretraining data out
+      of its NEB count), calc_iterative_all (every round), dw_iterative and tls_iterative (found in all
+      rounds), tls_per_calc_iterative = tls_iterative / calc_iterative (the paper's ratio) and
+      tls_per_calc_iterative_all = tls_iterative / calc_iterative_all.  pretrain_round=None counts every
+      round in calc_iterative;
+    * rates per 1,000 exact calculations with their exact intervals, for each procedure p in (standard,
+      iterative): tls_per_1000_{p}, tls_per_1000_{p}_lo, tls_per_1000_{p}_hi and the same for dw_per_1000.
+      The rate is found / calculations x 1000 over every calculation the procedure spent (for the
+      iterative procedure calc_iterative_all, the pretraining round included: its TLS count too, and a
+      binomial proportion needs the calculations of every TLS it counts).  Interval: Clopper-Pearson
+      (exact binomial) at ``level`` (default 95%), i.e. the beta quantiles B(a/2; k, n-k+1) and
+      B(1-a/2; k+1, n-k), a = 1 - level, for k found in n calculations (:func:`.intervals.clopper_pearson`);
+    * gain = tls_per_1000_iterative / tls_per_1000_standard, the TLS found per calculation by the loop over
+      that of the standard procedure, with gain_lo, gain_hi its exact conditional interval for a ratio of two
+      Poisson rates (:func:`.intervals.rate_ratio`): given the k1 + k2 TLS of both procedures, the loop's
+      k1 is binomial with p = r n1 / (r n1 + n2) (n1, n2 the calculations, r the ratio); the Clopper-Pearson
+      interval of p, inverted, is the interval of r.  Valid for small counts.  When the standard procedure
+      found no TLS the gain is NaN (undefined) and gain_hi infinite; when the loop found none, gain and
+      gain_lo are 0;
+    * gain_paper = tls_per_calc_iterative / tls_per_calc_standard, the paper's ratio (pretraining
+      calculations left out), a point value only (its numerator is not a binomial proportion);
+    * tls_iterative_below_filter: TLS found by the iterative procedure that the standard procedure's filter
+      excludes, min(t_ab, t_ba) < min_transitions (NaN when min_transitions is None or the transition
+      counts are not in the table).
+
+    Ratios with a zero denominator are NaN.
     """
     df = read_table(tls, "tls table", TABLE1_REQUIRED)
     proc = df[C.PROCEDURE].astype(str).to_numpy()
@@ -64,29 +100,33 @@ def table1(tls, *, pretrain_round: int | None = 0, tls_threshold: float | None =
     below = None
     if min_transitions is not None and {C.T_AB, C.T_BA} <= set(df.columns):
         below = np.minimum(df[C.T_AB].to_numpy(float), df[C.T_BA].to_numpy(float)) < min_transitions
+    tfs = sorted(np.unique(tf[np.isfinite(tf)]))
+    groups = [(float(t), f"{t:g}", tf == t) for t in tfs]
+    if len(tfs) > 1:
+        groups.append((float("nan"), "all", np.isfinite(tf)))
     rows = []
-    for t in sorted(np.unique(tf[np.isfinite(tf)])):
-        at = tf == t
+    for t, label, at in groups:
         st = at & np.isin(proc, [PROCEDURE_STANDARD, PROCEDURE_BOTH])
         it = at & np.isin(proc, [PROCEDURE_ITERATIVE, PROCEDURE_BOTH])
         pre = it & (rnd == pretrain_round) if pretrain_round is not None else np.zeros_like(it)
         n_st, n_pre, n_it = int(st.sum()), int(pre.sum()), int((it & ~pre).sum())
         tls_st, tls_it = int((st & tl).sum()), int((it & tl).sum())
+        dw_st, dw_it = int((st & dw).sum()), int((it & dw).sum())
         r_st, r_it = _ratio(tls_st, n_st), _ratio(tls_it, n_it)
-        rows.append({
-            TF: float(t),
-            "tls_standard": tls_st, "dw_standard": int((st & dw).sum()), "calc_standard": n_st,
-            "tls_per_calc_standard": r_st,
-            "tls_iterative": tls_it, "dw_iterative": int((it & dw).sum()), "calc_pretrain": n_pre,
-            "calc_iterative": n_it, "tls_per_calc_iterative": r_it,
-            "tls_per_calc_iterative_all": _ratio(tls_it, n_pre + n_it),
-            "gain": _ratio(r_it, r_st),
-            "tls_iterative_below_filter": int((it & tl & below).sum()) if below is not None else float("nan"),
-        })
-    cols = [TF, "tls_standard", "dw_standard", "calc_standard", "tls_per_calc_standard", "tls_iterative",
-            "dw_iterative", "calc_pretrain", "calc_iterative", "tls_per_calc_iterative",
-            "tls_per_calc_iterative_all", "gain", "tls_iterative_below_filter"]
-    return pd.DataFrame(rows, columns=cols)
+        rec = {TF: t, "tf_label": label,
+               "calc_standard": n_st, "dw_standard": dw_st, "tls_standard": tls_st, "tls_per_calc_standard": r_st,
+               "calc_pretrain": n_pre, "calc_iterative": n_it, "calc_iterative_all": n_pre + n_it,
+               "dw_iterative": dw_it, "tls_iterative": tls_it, "tls_per_calc_iterative": r_it,
+               "tls_per_calc_iterative_all": _ratio(tls_it, n_pre + n_it)}
+        for p, n, k_tls, k_dw in (("standard", n_st, tls_st, dw_st), ("iterative", n_pre + n_it, tls_it, dw_it)):
+            for what, k in (("tls", k_tls), ("dw", k_dw)):
+                name = f"{what}_per_1000_{p}"
+                rec[name], rec[name + "_lo"], rec[name + "_hi"] = rate_per(k, n, 1000.0, level)
+        rec["gain"], rec["gain_lo"], rec["gain_hi"] = rate_ratio(tls_it, n_pre + n_it, tls_st, n_st, level)
+        rec["gain_paper"] = _ratio(r_it, r_st)
+        rec["tls_iterative_below_filter"] = int((it & tl & below).sum()) if below is not None else float("nan")
+        rows.append(rec)
+    return pd.DataFrame(rows, columns=TABLE1_COLUMNS)
 
 
 def _ratio(a, b) -> float:
