@@ -482,6 +482,108 @@ def test_table2_two_benchmark_files(tmp_path):
         table2(bdir)
 
 
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def bench_tsv(path, s: float, cpu: str) -> None:
+    """One job's benchmark file with wall-clock s and cpu_time as written (a number, '0' or '-')."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(BENCH_HEADER + f"{s}\t0:00:00\t100.0\t200\t90\t95\t0.1\t1.0\t90.0\t{cpu}\n")
+
+
+def cost_study(root):
+    """A finished study's benchmarks and tls table; the hand-computed figures are in test_study_cost."""
+    b = root / "benchmarks"
+    jobs = {  # file: (wall s, cpu_time)
+        "prepare/g0.tsv": (100.0, "90.0"),
+        "explore/g0.tsv": (200.0, "0"),  # cpu_time 0: counts its wall-clock 200 s
+        "pairs/g0.tsv": (10.0, "-"),  # cpu_time missing: 10 s
+        "neb/loop/round_0/g0.000.tsv": (50.0, "40.0"),
+        "neb/baseline/g0.000.tsv": (30.0, "25.0"),
+        "batch/round_0.tsv": (1.0, "1.0"),
+        "batch/baseline.tsv": (2.0, "2.0"),
+        "train/round_0.tsv": (20.0, "18.0"),
+        "predict/round_0.tsv": (5.0, "4.0"),
+        "figures/fig3.tsv": (1000.0, "1000.0"),  # figures and tables are no part of the study's cost
+        "tables/table1.tsv": (3.0, "3.0"),
+    }
+    for f, (s, cpu) in jobs.items():
+        bench_tsv(b / f, s, cpu)
+    rows = [  # is_a, is_b, procedure, round, is_tls
+        (1, 2, "both", 0, True), (3, 4, "iterative", 0, True), (5, 6, "iterative", 1, True),
+        (7, 8, "iterative", 1, False), (9, 10, "standard", -1, True), (11, 12, "standard", -1, False)]
+    tls = pd.DataFrame(rows, columns=[C.IS_A, C.IS_B, C.PROCEDURE, C.ROUND, C.IS_TLS])
+    tls.insert(0, C.GLASS, "g0")
+    tls[C.IS_DW], tls[TF], tls[C.STATUS] = tls[C.IS_TLS], 0.092, "dw"
+    tls.to_parquet(root / "tls.parquet")
+    return b, tls
+
+
+def test_table2_totals_and_tls_per_cpu_hour(tmp_path):
+    from tlspipe.figures.tables import job_procedure, study_benchmark_files
+
+    b, tls = cost_study(tmp_path)
+    files = study_benchmark_files(b)
+    assert len(files) == 9 and not any(f.relative_to(b).parts[0] in ("figures", "tables") for f in files)
+    t = table2(b, files=files, tls=tls).set_index("step")
+    # shared 90 + 200 + 10 = 300 CPU s; loop 40 + 1 + 18 + 4 = 63; standard 25 + 2 = 27
+    assert t.loc["explore", "cpu_s"] == 200.0 and t.loc["explore", "n_cpu_from_wall"] == 1
+    assert t.loc["pairs", "cpu_s"] == 10.0 and t.loc["prepare", "n_cpu_from_wall"] == 0
+    assert t.loc["learn", "n_jobs"] == 1 and t.loc["learn", "cpu_s"] == 18.0  # rule train: the learn step
+    assert t.loc["neb", "cpu_s"] == 65.0 and t.loc["batch", "cpu_s"] == 3.0
+    tot = t.loc["total"]
+    assert (tot.n_jobs, tot.cpu_s, tot.total_s, tot.n_cpu_from_wall, tot.tls) == (9, 390.0, 418.0, 2, 4)
+    assert tot.tls_per_cpu_hour == pytest.approx(4 / (390 / 3600))
+    it, st = t.loc["total_iterative"], t.loc["total_standard"]
+    assert (it.n_jobs, it.cpu_s, it.tls) == (7, 363.0, 3) and (st.n_jobs, st.cpu_s, st.tls) == (5, 327.0, 2)
+    assert it.tls_per_cpu_hour == pytest.approx(3 / (363 / 3600))
+    assert st.tls_per_cpu_hour == pytest.approx(2 / (327 / 3600))
+    assert np.isnan(t.loc["neb", "tls_per_cpu_hour"])  # only the total rows
+    # without the tls table: no TLS figures; every file of the directory: figures and tables are steps too
+    t = table2(b).set_index("step")
+    assert np.isnan(t.loc["total", "tls_per_cpu_hour"]) and t.loc["total", "n_jobs"] == 11
+    assert t.loc["figures", "cpu_s"] == 1000.0
+    assert [job_procedure(r, f) for r, f in [("neb", "neb/baseline/g.000.tsv"), ("neb", "neb/loop/round_3/g.tsv"),
+                                             ("batch", "batch/round_2.tsv"), ("pairs", "pairs/g.tsv")]] == \
+        ["standard", "iterative", "iterative", "shared"]
+    # a procedure without jobs of its own among the files: nothing to charge
+    t = table2(b, files=[f for f in files if "baseline" not in str(f)], tls=tls).set_index("step")
+    assert np.isnan(t.loc["total_standard", "tls_per_cpu_hour"]) and t.loc["total_iterative", "tls"] == 3
+
+
+def test_study_cost_script(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "study_cost.py"
+    spec = importlib.util.spec_from_file_location("study_cost", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cost_study(tmp_path)
+    mod.main([str(tmp_path)])
+    out = {}
+    for line in capsys.readouterr().out.splitlines():
+        name, rest = line.split(": ", 1)
+        value, *unit = rest.split(" ")
+        out[name] = (float(value), unit[0] if unit else "")
+    assert out["cpu_prepare"] == (90.0, "s") and out["wall_prepare"] == (100.0, "s")
+    assert out["cpu_explore"] == (200.0, "s") and out["cpu_pairs"] == (10.0, "s")
+    assert out["cpu_neb"] == (65.0, "s") and out["wall_neb"] == (80.0, "s")
+    assert out["cpu_learn"] == (18.0, "s") and out["cpu_predict"] == (4.0, "s") and out["cpu_batch"] == (3.0, "s")
+    assert "cpu_collect" not in out and "cpu_figures" not in out and "cpu_tables" not in out
+    assert out["cpu_from_wall_jobs"] == (2, "jobs") and out["jobs"] == (9, "jobs")
+    assert out["cpu_total"][0] == pytest.approx(390 / 3600, rel=1e-3) and out["cpu_total"][1] == "h"
+    assert out["cpu_total_iterative"][0] == pytest.approx(363 / 3600, rel=1e-3)
+    assert out["cpu_total_standard"][0] == pytest.approx(327 / 3600, rel=1e-3)
+    assert out["tls_found"][0] == 4 and out["tls_found_iterative"][0] == 3 and out["tls_found_standard"][0] == 2
+    assert out["tls_per_cpu_hour"][0] == pytest.approx(4 / (390 / 3600), rel=1e-3)
+    assert out["tls_per_cpu_hour"][1] == "1/h"
+    assert out["tls_per_cpu_hour_iterative"][0] == pytest.approx(3 / (363 / 3600), rel=1e-3)
+    assert out["tls_per_cpu_hour_standard"][0] == pytest.approx(2 / (327 / 3600), rel=1e-3)
+    assert out["exact_calculations"][0] == 7  # 6 pairs, one computed by both procedures
+    assert out["tls_per_exact_calculation"][0] == pytest.approx(4 / 7, rel=1e-3)
+
+
 # --------------------------------------------------------------------------- command line
 def test_cli_figure_commands(tmp_path, capsys):
     from tlspipe.cli import main
@@ -503,6 +605,9 @@ def test_cli_figure_commands(tmp_path, capsys):
     n_pairs = sum(len(pd.read_parquet(p)) for p in pairs)
     assert t.loc["pairs", "n_units"] == n_pairs and t.loc["prepare", "n_units"] == len(pairs)
     assert t.loc["predict", "n_units"] == n_pairs * 5  # every one of the 5 rounds predicts all pairs
+    tls = pd.read_parquet(root / "tls.parquet")
+    assert t.loc["total", "tls"] == len(tls[tls[C.IS_TLS]].drop_duplicates(C.IDS))
+    assert t.loc["total", "tls_per_cpu_hour"] == pytest.approx(t.loc["total", "tls"] / (t.loc["total", "cpu_s"] / 3600))
     capsys.readouterr()
     assert main(["figure", "fig3", "--tls", str(tmp_path / "missing.parquet"), "--out", str(out)]) == 1
     assert "missing.parquet does not exist" in capsys.readouterr().err

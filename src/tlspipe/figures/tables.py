@@ -1,7 +1,9 @@
 """Tables I and II of the paper from the workflow's tables.
 
-table1: the iterative vs the standard procedure per Tf, from ``results/{study}/tls.parquet``.
-table2: time per pipeline step from Snakemake ``benchmark:`` files, beside the paper's Table II.
+table1: the iterative vs the standard procedure per Tf, from ``results/{study}/tls.parquet``, with exact 95%
+intervals.
+table2: time per pipeline step from Snakemake ``benchmark:`` files, beside the paper's Table II; the total CPU
+time and the TLS found per CPU-hour, of the whole pipeline and per procedure.
 """
 
 from __future__ import annotations
@@ -189,46 +191,131 @@ def read_benchmarks(benchmark_dir, files=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "file", "n_repeats", *BENCH_NUMERIC])
 
 
+#: rule names that are another step's (as in the workflow: ``train`` fits the models of the learn step)
+_RULE_ALIASES = {"features": "pairs", "train": "learn"}
+#: benchmark folders of what is made from the results (figures, tables): not part of the study's cost
+REPORT_RULES = ("figures", "tables")
+#: which procedure a job is charged to (see :func:`job_procedure`)
+SHARED, ITERATIVE, STANDARD = "shared", PROCEDURE_ITERATIVE, PROCEDURE_STANDARD
+_LOOP_STEPS = ("learn", "predict", "shap")
+
+
 def _step_of(rule: str, rule_steps: Mapping[str, str] | None) -> str:
     if rule_steps and rule in rule_steps:
         return rule_steps[rule]
     for s in STEPS:
         if s.name != "collect" and (rule == s.name or rule.startswith(s.name + "_")):
             return s.name
-    if rule == "features" or rule.startswith("features_"):
-        return "pairs"
+    for alias, step in _RULE_ALIASES.items():
+        if rule == alias or rule.startswith(alias + "_"):
+            return step
     return rule
+
+
+def study_benchmark_files(benchmark_dir) -> list[Path]:
+    """The benchmark files of a study's pipeline jobs: every ``*.tsv`` under ``benchmark_dir`` but those of
+    the figures and tables (:data:`REPORT_RULES`), which only read the results."""
+    root = Path(benchmark_dir)
+    return [f for f in sorted(root.rglob("*.tsv")) if f.relative_to(root).parts[0] not in REPORT_RULES]
+
+
+def job_procedure(rule: str, file: str, step: str | None = None) -> str:
+    """The procedure a job's cost is charged to, from its benchmark file (path relative to the benchmark
+    directory): 'standard' for the standard procedure's own jobs (a path part ``baseline``: its batch, NEB
+    and gather jobs), 'iterative' for the loop's own jobs (a path part ``loop`` or ``round_<i>``, or the
+    learn, predict and shap steps: batches, NEB, training, prediction), 'shared' for the rest (preparation,
+    exploration, pairs and features, the tls table): each procedure needs them."""
+    parts = Path(file).with_suffix("").parts
+    if "baseline" in parts:
+        return STANDARD
+    step = step or _step_of(rule, None)
+    if "loop" in parts or any(p.startswith("round_") and p[6:].isdigit() for p in parts) or step in _LOOP_STEPS:
+        return ITERATIVE
+    return SHARED
+
+
+def job_cpu_seconds(bench: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """CPU seconds of every job of :func:`read_benchmarks`' table: its cpu_time, or its wall-clock time s
+    when cpu_time is missing or 0 (Snakemake does not always sample a short job).  Returns (seconds, whether
+    the wall-clock time stands in)."""
+    cpu = bench["cpu_time"].to_numpy(float)
+    wall = ~(np.isfinite(cpu) & (cpu > 0))
+    return np.where(wall, bench["s"].to_numpy(float), cpu), wall
+
+
+def tls_found(tls, tls_threshold: float | None = None) -> dict[str, int]:
+    """TLS found, as distinct pairs (glass, is_a, is_b when the table has them): {'all': by either
+    procedure, 'iterative': procedure 'iterative' or 'both', 'standard': 'standard' or 'both'}."""
+    df = read_table(tls, "tls table", [C.PROCEDURE, C.IS_TLS] if tls_threshold is None else [C.PROCEDURE])
+    df = df[tls_mask(df, tls_threshold)]
+    proc = df[C.PROCEDURE].astype(str)
+    ids = [c for c in C.IDS if c in df.columns]
+
+    def n(sel: pd.DataFrame) -> int:
+        return int(len(sel.drop_duplicates(ids))) if ids else int(len(sel))
+
+    return {"all": n(df), ITERATIVE: n(df[proc.isin([PROCEDURE_ITERATIVE, PROCEDURE_BOTH])]),
+            STANDARD: n(df[proc.isin([PROCEDURE_STANDARD, PROCEDURE_BOTH])])}
+
+
+def n_exact_calculations(tls) -> int:
+    """Exact calculations spent: one per row of the tls table, two for a pair both procedures computed (each
+    computed it in its own jobs)."""
+    df = read_table(tls, "tls table", [C.PROCEDURE])
+    return int(len(df) + (df[C.PROCEDURE].astype(str) == PROCEDURE_BOTH).sum())
 
 
 def table2(benchmark_dir, *, n_glasses: int | None = None, n_pairs: int | None = None,
            n_exact: int | None = None, n_rounds: int | None = None, n_predicted: int | None = None,
-           rule_steps: Mapping[str, str] | None = None, files=None) -> pd.DataFrame:
-    """Time per pipeline step, measured, beside the paper's Table II.
+           rule_steps: Mapping[str, str] | None = None, files=None, tls=None,
+           tls_threshold: float | None = None) -> pd.DataFrame:
+    """Time per pipeline step, measured, beside the paper's Table II; the study's total CPU time and the
+    TLS it found per CPU-hour.
 
     benchmark_dir: ``results/{study}/benchmarks``; files ``{rule}/...tsv`` in Snakemake's benchmark format.
     A rule belongs to the step of the same name or with that name as a prefix (``neb``, ``neb_round`` ->
-    neb; ``features`` -> pairs); ``rule_steps`` overrides ({rule: step}).  Rules of no known step get a row
-    of their own (unit: job).  ``files``: only these benchmark files (default: all under benchmark_dir).
+    neb; ``features`` -> pairs; ``train`` -> learn); ``rule_steps`` overrides ({rule: step}).  Rules of no
+    known step get a row of their own (unit: job).  ``files``: only these benchmark files (default: all
+    under benchmark_dir).  tls: ``results/{study}/tls.parquet`` (path or DataFrame) for the TLS counts of
+    the total rows (NaN without it); TLS = is_tls, or DW with E_qs < tls_threshold.
 
-    Columns: step, unit, n_jobs, total_s (sum of wall-clock seconds over jobs), cpu_s, max_rss_mb (largest
-    over jobs), s_per_job, n_units, s_per_unit (total_s / n_units; NaN when the count is not given),
-    paper_step, paper_s_min, paper_s_max.  Units and their counts: prepare, explore per glass (n_glasses);
+    Columns: step, unit, n_jobs, total_s (sum of wall-clock seconds over jobs), cpu_s (sum of CPU seconds:
+    each job's cpu_time, or its wall-clock s when cpu_time is missing or 0), n_cpu_from_wall (jobs whose
+    cpu_s is their wall-clock time), max_rss_mb (largest over jobs), s_per_job, n_units, s_per_unit
+    (total_s / n_units; NaN when the count is not given), paper_step, paper_s_min, paper_s_max, tls,
+    tls_per_cpu_hour (total rows only).  Units and their counts: prepare, explore per glass (n_glasses);
     pairs per pair (n_pairs); neb per exact calculation (n_exact); learn per round (n_rounds); predict per
     predicted pair (n_predicted: pairs x rounds when every round predicts all pairs).  'collect' is
     prepare + explore + pairs per pair, the paper's "collection of an IS pair".
+
+    Three total rows (unit: study) close the table:
+
+    * total: every job given; tls = TLS found by either procedure (distinct pairs); tls_per_cpu_hour =
+      tls / (cpu_s / 3600);
+    * total_iterative: the jobs shared by both procedures (preparation, exploration, pairs: each procedure
+      needs them, so each is charged with all of it) plus the loop's own jobs (its batches, NEB jobs,
+      training, prediction); tls = TLS found by the loop (procedure 'iterative' or 'both');
+    * total_standard: the shared jobs plus the standard procedure's own (its batch and NEB jobs); tls = its
+      TLS ('standard' or 'both').  A pair both procedures computed was computed in the jobs of each.
+      See :func:`job_procedure` for how a job is charged; a procedure with no job of its own among the
+      files has NaN tls_per_cpu_hour.
     """
     bench = read_benchmarks(benchmark_dir, files)
     counts = {"n_glasses": n_glasses, "n_pairs": n_pairs, "n_exact": n_exact, "n_rounds": n_rounds,
               "n_predicted": n_predicted}
     bench["step"] = [_step_of(r, rule_steps) for r in bench["rule"]]
+    bench["procedure"] = [job_procedure(r, f, s) for r, f, s in zip(bench["rule"], bench["file"], bench["step"])]
+    bench["cpu_s"], bench["cpu_from_wall"] = job_cpu_seconds(bench)
     rows = []
 
     def summary(sel: pd.DataFrame) -> dict:
         if sel.empty:
-            return {"n_jobs": 0, "total_s": float("nan"), "cpu_s": float("nan"), "max_rss_mb": float("nan")}
-        return {"n_jobs": int(len(sel)), "total_s": float(sel["s"].sum()),
-                "cpu_s": float(sel["cpu_time"].sum(min_count=1)), "max_rss_mb": float(sel["max_rss"].max())}
+            return {"n_jobs": 0, "total_s": float("nan"), "cpu_s": float("nan"), "n_cpu_from_wall": 0,
+                    "max_rss_mb": float("nan")}
+        return {"n_jobs": int(len(sel)), "total_s": float(sel["s"].sum()), "cpu_s": float(sel["cpu_s"].sum()),
+                "n_cpu_from_wall": int(sel["cpu_from_wall"].sum()), "max_rss_mb": float(sel["max_rss"].max())}
 
+    no_paper = {"paper_step": "", "paper_s_min": float("nan"), "paper_s_max": float("nan")}
     known = {s.name for s in STEPS}
     for s in STEPS:
         sel = bench[bench["step"].isin(_COLLECT_FROM)] if s.name == "collect" else bench[bench["step"] == s.name]
@@ -241,20 +328,32 @@ def table2(benchmark_dir, *, n_glasses: int | None = None, n_pairs: int | None =
         rows.append(rec)
     for step in sorted(set(bench["step"]) - known):
         sel = bench[bench["step"] == step]
-        rows.append({"step": step, "unit": "job", **summary(sel), "n_units": float(len(sel)),
-                     "paper_step": "", "paper_s_min": float("nan"), "paper_s_max": float("nan")})
+        rows.append({"step": step, "unit": "job", **summary(sel), "n_units": float(len(sel)), **no_paper})
+    found = tls_found(tls, tls_threshold) if tls is not None else {}
+    for name, procs, key in (("total", (SHARED, ITERATIVE, STANDARD), "all"),
+                             ("total_iterative", (SHARED, ITERATIVE), ITERATIVE),
+                             ("total_standard", (SHARED, STANDARD), STANDARD)):
+        rec = {"step": name, "unit": "study", **summary(bench[bench["procedure"].isin(procs)]),
+               "n_units": float("nan"), **no_paper}
+        n_tls = found.get(key)
+        rec["tls"] = float(n_tls) if n_tls is not None else float("nan")
+        own = key == "all" or (bench["procedure"] == key).any()
+        rec["tls_per_cpu_hour"] = _ratio(rec["tls"], rec["cpu_s"] / 3600.0) if own else float("nan")
+        rows.append(rec)
     out = pd.DataFrame(rows)
     out["s_per_job"] = out["total_s"] / out["n_jobs"].where(out["n_jobs"] > 0)
     out["s_per_unit"] = out["total_s"] / out["n_units"].where(out["n_units"] > 0)
-    cols = ["step", "unit", "n_jobs", "total_s", "cpu_s", "max_rss_mb", "s_per_job", "n_units", "s_per_unit",
-            "paper_step", "paper_s_min", "paper_s_max"]
-    return out[cols]
+    return out.reindex(columns=TABLE2_COLUMNS)
+
+
+TABLE2_COLUMNS = ["step", "unit", "n_jobs", "total_s", "cpu_s", "n_cpu_from_wall", "max_rss_mb", "s_per_job",
+                  "n_units", "s_per_unit", "paper_step", "paper_s_min", "paper_s_max", "tls", "tls_per_cpu_hour"]
 
 
 def counts_from_tables(tls=None, pairs=None, predictions=None) -> dict:
     """Unit counts for :func:`table2` from the workflow's tables (any may be None).
 
-    tls -> n_exact (rows), n_rounds (distinct rounds >= 0); pairs (Parquet files) -> n_pairs (rows, read from
+    tls -> n_exact (:func:`n_exact_calculations`), n_rounds (distinct rounds >= 0); pairs (Parquet files) -> n_pairs (rows, read from
     the file footers) and n_glasses (files); predictions (Parquet files) -> n_predicted (rows); without
     them n_predicted = n_pairs x n_rounds.
     """
@@ -263,7 +362,7 @@ def counts_from_tables(tls=None, pairs=None, predictions=None) -> dict:
     out: dict = {}
     if tls is not None:
         t = read_table(tls, "tls table", [C.ROUND])
-        out["n_exact"] = int(len(t))
+        out["n_exact"] = n_exact_calculations(t) if C.PROCEDURE in t.columns else int(len(t))
         r = t[C.ROUND].to_numpy()
         out["n_rounds"] = int(np.unique(r[r >= 0]).size)
     if pairs is not None:
@@ -278,4 +377,5 @@ def counts_from_tables(tls=None, pairs=None, predictions=None) -> dict:
     return out
 
 
-__all__ = ["PAPER_TABLE1", "STEPS", "Step", "counts_from_tables", "read_benchmarks", "table1", "table2"]
+__all__ = ["PAPER_TABLE1", "REPORT_RULES", "STEPS", "Step", "counts_from_tables", "job_cpu_seconds", "job_procedure",
+           "n_exact_calculations", "read_benchmarks", "study_benchmark_files", "table1", "table2", "tls_found"]
