@@ -14,6 +14,7 @@ from scipy import stats
 from tlspipe import columns as C
 from tlspipe.figures import caption_path, fig3, fig4, fig5, fig6, table1, table2
 from tlspipe.figures.common import SHAP_VALUE_PREFIX, TF, feature_label
+from tlspipe.figures.fig4 import search_counts
 from tlspipe.figures.fig5 import CMAP
 from tlspipe.figures.fig6 import density_curve
 from tlspipe.figures.standin import make_tables, write_benchmark_tsv
@@ -146,18 +147,23 @@ def test_fig4_panels(tables, tmp_path):
     pct2 = 100 * np.sum((x < THR) & (y < 2 * THR)) / n_true
     assert f"{pct2:.1f}% of TLS ({np.sum(y < 2 * THR)} calc.)" in all_text
 
-    # (b) TLS found vs calculations: iterative end point and standard line, per Tf
+    # (b) TLS and DW found vs calculations, per Tf: the loop at the end of each round, the standard procedure
+    # at the end of its batch, with Poisson intervals; the plotted data are search_counts'
     assert "calculations" in ax_b.get_xlabel() and "count" in ax_b.get_xlabel() and "count" in ax_b.get_ylabel()
-    lines = {ln.get_label(): ln for ln in ax_b.get_lines()}
+    assert ax_b.get_yscale() == "symlog"
+    pts = search_counts(tls, THR)
+    check_panel_b(ax_b, pts)
     for tf in tfs:
         at = tls[tls[TF] == tf]
         it = at[at[C.PROCEDURE].isin(["iterative", "both"])]
         st = at[at[C.PROCEDURE].isin(["standard", "both"])]
-        li = lines[f"$T_f$ = {tf:g}: iterative"]
-        assert li.get_xdata()[-1] == len(it) and li.get_ydata()[-1] == it[C.IS_TLS].sum()
-        assert len(li.get_xdata()) == it[C.ROUND].nunique() + 1  # (0, 0) + one point per round
-        ls = lines[f"$T_f$ = {tf:g}: standard"]
-        assert list(ls.get_xdata()) == [0, len(st)] and list(ls.get_ydata()) == [0, st[C.IS_TLS].sum()]
+        p_it = pts[(pts[TF] == tf) & (pts[C.PROCEDURE] == "iterative")]
+        assert list(p_it[C.ROUND]) == sorted(it[C.ROUND].unique())  # one point per round
+        assert (p_it["calc"].iloc[-1], p_it["tls"].iloc[-1], p_it["dw"].iloc[-1]) == \
+            (len(it), it[C.IS_TLS].sum(), it[C.IS_DW].sum())
+        p_st = pts[(pts[TF] == tf) & (pts[C.PROCEDURE] == "standard")]
+        assert (p_st["calc"].tolist(), p_st["tls"].tolist(), p_st["dw"].tolist()) == \
+            ([len(st)], [st[C.IS_TLS].sum()], [st[C.IS_DW].sum()])
 
     # (c) n(E)/E: smallest E has n = 1 / volume, volume = glasses x N (density 1)
     assert ax_c.get_xscale() == ax_c.get_yscale() == "log"
@@ -175,6 +181,78 @@ def test_fig4_panels(tables, tmp_path):
     assert "count" in axes_d[-1].get_xlabel() and all("count" in a.get_ylabel() for a in axes_d)
     assert f"$T_f$ = {max(tfs):g}" in " ".join(t.get_text() for t in axes_d[0].texts)
     assert "$T_f$ = 0.062, 4 glasses" in all_text
+
+
+def check_panel_b(ax, pts):
+    """Panel (b) draws exactly the points of search_counts: lines from (0, 0) through them (gid
+    'tf/procedure/kind') and error bars from the Garwood bounds, computed here from scipy.stats.chi2."""
+    lines = {ln.get_gid(): ln for ln in ax.get_lines() if ln.get_gid()}
+    bars = set()
+    for c in ax.containers:
+        for seg in c.lines[2][0].get_segments():
+            bars.add((round(seg[0, 0], 9), round(seg[0, 1], 9), round(seg[1, 1], 9)))
+    assert len(lines) == 2 * pts.groupby([TF, C.PROCEDURE]).ngroups
+    for (tf, proc), p in pts.groupby([TF, C.PROCEDURE]):
+        for kind in ("tls", "dw"):
+            ln = lines[f"{tf:g}/{proc}/{kind}"]
+            np.testing.assert_array_equal(ln.get_xdata(), np.r_[0, p["calc"]])
+            np.testing.assert_array_equal(ln.get_ydata(), np.r_[0, p[kind]])
+            k = p[kind].to_numpy()
+            lo = np.where(k > 0, stats.chi2.ppf(0.025, 2 * k) / 2, 0.0)
+            hi = stats.chi2.ppf(0.975, 2 * k + 2) / 2
+            np.testing.assert_allclose(p[f"{kind}_lo"], lo, rtol=1e-12)
+            np.testing.assert_allclose(p[f"{kind}_hi"], hi, rtol=1e-12)
+            for x, a, b in zip(p["calc"], lo, hi):
+                assert (round(x, 9), round(a, 9), round(b, 9)) in bars
+
+
+def test_fig4_b_by_hand(tmp_path):
+    # loop: round 0 three calculations (1 DW, no TLS), round 1 two (2 TLS), round 2 one failed; standard: four
+    # calculations, one of them the pair the loop computed in round 1 (procedure 'both'), 1 TLS, 3 DW
+    rows = [  # procedure, round, is_dw, e_qs
+        ("iterative", 0, False, np.nan), ("iterative", 0, True, 0.01), ("iterative", 0, False, np.nan),
+        ("iterative", 1, True, 1e-3), ("both", 1, True, 5e-4),
+        ("iterative", 2, False, np.nan),
+        ("standard", -1, True, 0.02), ("standard", -1, True, 0.03), ("standard", -1, False, np.nan)]
+    df = pd.DataFrame(rows, columns=[C.PROCEDURE, C.ROUND, C.IS_DW, C.E_QS])
+    df[C.GLASS], df[TF], df["pred_e_qs"] = "g0", 0.07, 0.01
+    df[C.IS_TLS] = df[C.IS_DW] & (df[C.E_QS] < THR)
+    df[C.STATUS] = np.where(df[C.IS_DW], "dw", "not_dw")
+    pts = search_counts(df, THR)
+    assert pts[["calc", "tls", "dw"]].values.tolist() == [[3, 0, 1], [5, 2, 3], [6, 2, 3], [4, 1, 3]]
+    assert list(pts[C.PROCEDURE]) == ["iterative"] * 3 + ["standard"] and list(pts[C.ROUND]) == [0, 1, 2, -1]
+    assert pts["tls_lo"].iloc[0] == 0 and pts["tls_hi"].iloc[0] == pytest.approx(3.6889, abs=1e-4)
+    fig = fig4(df, tmp_path / "f.png", THR)
+    check_panel_b(fig.axes[1], pts)
+    t1 = table1(df).iloc[0]  # the end points are Table I's counts
+    assert (t1.calc_iterative_all, t1.tls_iterative, t1.dw_iterative) == (6, 2, 3)
+    assert (t1.calc_standard, t1.tls_standard, t1.dw_standard) == (4, 1, 3)
+
+
+def _finished_study():
+    """A finished study's results directory: $TLSPIPE_STUDY_RESULTS, else results/default of this checkout."""
+    import os
+    from pathlib import Path
+
+    for d in (os.environ.get("TLSPIPE_STUDY_RESULTS"), Path(__file__).resolve().parents[1] / "results/default"):
+        if d and (Path(d) / "tls.parquet").is_file():
+            return Path(d)
+    pytest.skip("no finished study (set TLSPIPE_STUDY_RESULTS to its results directory)")
+
+
+def test_fig4_b_on_a_finished_study(tmp_path):
+    tls = pd.read_parquet(_finished_study() / "tls.parquet")
+    fig = fig4(tls, tmp_path / "fig4.png")
+    pts = search_counts(tls)
+    check_panel_b(fig.axes[1], pts)
+    t1 = table1(tls, tls_threshold=THR)
+    for tf, r in t1[t1["tf_label"] != "all"].set_index(TF).iterrows():
+        end = pts[pts[TF] == tf].groupby(C.PROCEDURE).last()
+        assert (end.loc["iterative", "calc"], end.loc["iterative", "tls"], end.loc["iterative", "dw"]) == \
+            (r.calc_iterative_all, r.tls_iterative, r.dw_iterative)
+        if r.calc_standard:
+            assert (end.loc["standard", "calc"], end.loc["standard", "tls"], end.loc["standard", "dw"]) == \
+                (r.calc_standard, r.tls_standard, r.dw_standard)
 
 
 def test_per_glass_counts_by_hand():
