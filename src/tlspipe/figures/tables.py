@@ -252,7 +252,7 @@ def tls_found(tls, tls_threshold: float | None = None) -> dict[str, int]:
     ids = [c for c in C.IDS if c in df.columns]
 
     def n(sel: pd.DataFrame) -> int:
-        return int(len(sel.drop_duplicates(ids))) if ids else int(len(sel))
+        return len(sel.drop_duplicates(ids)) if ids else len(sel)
 
     return {"all": n(df), ITERATIVE: n(df[proc.isin([PROCEDURE_ITERATIVE, PROCEDURE_BOTH])]),
             STANDARD: n(df[proc.isin([PROCEDURE_STANDARD, PROCEDURE_BOTH])])}
@@ -312,7 +312,7 @@ def table2(benchmark_dir, *, n_glasses: int | None = None, n_pairs: int | None =
         if sel.empty:
             return {"n_jobs": 0, "total_s": float("nan"), "cpu_s": float("nan"), "n_cpu_from_wall": 0,
                     "max_rss_mb": float("nan")}
-        return {"n_jobs": int(len(sel)), "total_s": float(sel["s"].sum()), "cpu_s": float(sel["cpu_s"].sum()),
+        return {"n_jobs": len(sel), "total_s": float(sel["s"].sum()), "cpu_s": float(sel["cpu_s"].sum()),
                 "n_cpu_from_wall": int(sel["cpu_from_wall"].sum()), "max_rss_mb": float(sel["max_rss"].max())}
 
     no_paper = {"paper_step": "", "paper_s_min": float("nan"), "paper_s_max": float("nan")}
@@ -353,16 +353,16 @@ TABLE2_COLUMNS = ["step", "unit", "n_jobs", "total_s", "cpu_s", "n_cpu_from_wall
 def counts_from_tables(tls=None, pairs=None, predictions=None) -> dict:
     """Unit counts for :func:`table2` from the workflow's tables (any may be None).
 
-    tls -> n_exact (:func:`n_exact_calculations`), n_rounds (distinct rounds >= 0); pairs (Parquet files) -> n_pairs (rows, read from
-    the file footers) and n_glasses (files); predictions (Parquet files) -> n_predicted (rows); without
-    them n_predicted = n_pairs x n_rounds.
+    tls -> n_exact (:func:`n_exact_calculations`), n_rounds (distinct rounds >= 0); pairs (Parquet files)
+    -> n_pairs (rows, read from the file footers) and n_glasses (files); predictions (Parquet files) ->
+    n_predicted (rows); without them n_predicted = n_pairs x n_rounds.
     """
     import pyarrow.parquet as pq
 
     out: dict = {}
     if tls is not None:
         t = read_table(tls, "tls table", [C.ROUND])
-        out["n_exact"] = n_exact_calculations(t) if C.PROCEDURE in t.columns else int(len(t))
+        out["n_exact"] = n_exact_calculations(t) if C.PROCEDURE in t.columns else len(t)
         r = t[C.ROUND].to_numpy()
         out["n_rounds"] = int(np.unique(r[r >= 0]).size)
     if pairs is not None:
