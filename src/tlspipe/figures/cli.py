@@ -63,10 +63,12 @@ def register(subparsers):
                    help="the standard procedure's filter min(T_ab, T_ba) >= this: count the iterative TLS outside it")
     f.set_defaults(func=_table1)
 
-    f = sub.add_parser("table2", help="time per pipeline step from benchmark files, beside the paper's (CSV)")
+    f = sub.add_parser("table2", help="time per pipeline step from benchmark files, beside the paper's; total "
+                       "CPU time and TLS per CPU-hour (CSV)")
     f.add_argument("--benchmarks", required=True, help="directory of benchmark files {rule}/...tsv")
     f.add_argument("--out", required=True, help="output table (.csv or .parquet)")
-    f.add_argument("--tls", default=None, help="tls.parquet: number of exact calculations and rounds")
+    f.add_argument("--tls", default=None,
+                   help="tls.parquet: number of exact calculations and rounds, TLS found (per CPU-hour)")
     f.add_argument("--pairs", nargs="+", default=None, help="pair tables: number of pairs and glasses")
     f.add_argument("--predictions", nargs="+", default=None, help="per-round prediction tables")
     f.set_defaults(func=_table2)
@@ -185,10 +187,11 @@ def _table1(args) -> int:
 
 
 def _table2(args) -> int:
-    from .tables import counts_from_tables, table2
+    from .tables import counts_from_tables, study_benchmark_files, table2
 
     counts = counts_from_tables(args.tls, args.pairs, args.predictions)
-    df = table2(args.benchmarks, **counts)
+    files = study_benchmark_files(args.benchmarks) if Path(args.benchmarks).is_dir() else None
+    df = table2(args.benchmarks, **counts, files=files, tls=args.tls)
     _write_table(df, args.out)
     print(df.to_string(index=False))
     return _done([args.out])

@@ -1,6 +1,6 @@
 """Figure 4: the TLS search.  (a) predicted vs exact E_qs with the confusion quadrants at the TLS threshold,
-(b) TLS found vs exact calculations spent, iterative vs standard procedure, (c) cumulative distribution
-n(E_qs)/E_qs, (d) number of TLS and DW per glass, one panel per Tf."""
+(b) TLS and DW found vs exact calculations spent, iterative vs standard procedure, with 95% intervals,
+(c) cumulative distribution n(E_qs)/E_qs, (d) number of TLS and DW per glass, one panel per Tf."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -15,6 +16,7 @@ from .. import columns as C
 from .common import (PRED_E_QS, PROCEDURE_BOTH, PROCEDURE_ITERATIVE, PROCEDURE_STANDARD, TF,
                      TLS_THRESHOLD, as_bool, energy_scale, glass_tf_map, log_limits, new_figure, note,
                      panel_letter, positive, read_table, save, tf_colour, tf_text, tf_values, tls_mask)
+from .intervals import LEVEL, garwood
 
 REQUIRED = [C.GLASS, TF, C.IS_DW, C.E_QS, PRED_E_QS, C.ROUND, C.PROCEDURE]
 
@@ -31,34 +33,55 @@ def confusion_counts(exact, predicted, threshold: float) -> dict[str, int]:
             "TN": int(np.sum(~t & ~p))}
 
 
-def search_curves(tls: pd.DataFrame, threshold: float | None = TLS_THRESHOLD) -> dict:
-    """Cumulative (exact calculations, TLS found) per Tf and procedure.
+#: columns of :func:`search_counts`
+SEARCH_COLUMNS = [TF, C.PROCEDURE, C.ROUND, "calc", "tls", "tls_lo", "tls_hi", "dw", "dw_lo", "dw_hi"]
 
-    Iterative: one point per round (rows with procedure 'iterative' or 'both' and round >= 0, in round
-    order), starting at (0, 0); every calculation counts, the pretraining round included, failed ones too.
-    Standard: the procedure has no order, so its curve is the expectation for a random order, the straight
-    line from (0, 0) to (calculations, TLS found).  TLS: DW with E_qs < threshold (epsilon), or the is_tls
-    column when threshold is None.  Returns {tf: {"iterative": (x, y), "standard": (x, y)}}.
+
+def search_counts(tls: pd.DataFrame, threshold: float | None = TLS_THRESHOLD, level: float = LEVEL) -> pd.DataFrame:
+    """Cumulative exact calculations, TLS and DW found per Tf and procedure, with 95% intervals: the points of
+    panel (b).
+
+    The order of the calculations within a round of the loop, and within the standard procedure's batch,
+    is arbitrary (a batch is computed as a set of parallel jobs), so counts are given only where they do
+    not depend on it: for the iterative procedure at the end of each round (rows with procedure
+    'iterative' or 'both' and round >= 0, rounds in order, the pretraining round included), for the
+    standard procedure (procedure 'standard' or 'both') only at the end of its batch, one point, with
+    round -1.  Every calculation counts, failed ones too.  TLS: DW with E_qs < threshold (epsilon), or the
+    is_tls column when threshold is None; DW: is_dw.
+
+    Intervals (tls_lo, tls_hi, dw_lo, dw_hi): the exact Poisson (Garwood) interval of the expected count
+    after that many calculations, chi2(a/2; 2k) / 2 to chi2(1 - a/2; 2k + 2) / 2 for k found, a = 1 - level
+    (:func:`.intervals.garwood`).  One row per point, columns :data:`SEARCH_COLUMNS`, Tf ascending,
+    iterative rows before the standard one.
     """
-    out = {}
     proc = tls[C.PROCEDURE].astype(str).to_numpy()
     bad = sorted(set(proc) - {PROCEDURE_ITERATIVE, PROCEDURE_STANDARD, PROCEDURE_BOTH})
     if bad:
         raise ValueError(f"tls table: column {C.PROCEDURE!r} has unknown value(s) {bad}; expected "
                          f"'{PROCEDURE_ITERATIVE}', '{PROCEDURE_STANDARD}' or '{PROCEDURE_BOTH}'")
     is_tls = tls_mask(tls, threshold)
+    is_dw = as_bool(tls[C.IS_DW])
     tf = tls[TF].to_numpy(float)
     rnd = tls[C.ROUND].to_numpy()
+    rows = []
+
+    def point(t, procedure, r, sel):
+        rec = {TF: float(t), C.PROCEDURE: procedure, C.ROUND: int(r), "calc": int(sel.sum())}
+        for kind, mask in (("tls", is_tls), ("dw", is_dw)):
+            k = int(np.sum(sel & mask))
+            rec[kind] = k
+            rec[f"{kind}_lo"], rec[f"{kind}_hi"] = garwood(k, level)
+        return rec
+
     for t in tf_values(tf):
         at = tf == t
         it = at & np.isin(proc, [PROCEDURE_ITERATIVE, PROCEDURE_BOTH]) & (rnd >= 0)
-        rounds = np.unique(rnd[it])
-        x = np.concatenate([[0], np.cumsum([np.sum(it & (rnd == r)) for r in rounds])])
-        y = np.concatenate([[0], np.cumsum([np.sum(it & (rnd == r) & is_tls) for r in rounds])])
+        for r in np.unique(rnd[it]):
+            rows.append(point(t, PROCEDURE_ITERATIVE, r, it & (rnd <= r)))
         st = at & np.isin(proc, [PROCEDURE_STANDARD, PROCEDURE_BOTH])
-        out[t] = {"iterative": (x.astype(int), y.astype(int)),
-                  "standard": (np.array([0, int(st.sum())]), np.array([0, int(np.sum(st & is_tls))]))}
-    return out
+        if st.any():
+            rows.append(point(t, PROCEDURE_STANDARD, -1, st))
+    return pd.DataFrame(rows, columns=SEARCH_COLUMNS)
 
 
 def fig4(tls, out=None, tls_threshold: float = TLS_THRESHOLD, *, glass_tf=None, n_particles: int | None = None,
@@ -74,7 +97,12 @@ def fig4(tls, out=None, tls_threshold: float = TLS_THRESHOLD, *, glass_tf=None, 
         confusion quadrant, counts in the inset as ``TP: n`` etc.; horizontal dashed lines at
         ``recall_levels`` x threshold give the share of true TLS predicted below the line and, in brackets,
         how many exact calculations that line asks for.
-    (b) cumulative TLS found vs exact calculations (see :func:`search_curves`).
+    (b) cumulative TLS and DW found vs exact calculations spent, both procedures, with exact Poisson 95%
+        intervals as error bars (the points are :func:`search_counts`): the loop at the end of each round,
+        joined by solid lines from (0, 0); the standard procedure at the end of its batch only, joined to
+        (0, 0) by a dashed line, the expectation for a random order of its calculations.  TLS filled
+        markers, DW open ones; y axis linear below 1 and logarithmic above (symlog), so that zero counts
+        stay visible beside DW counts far larger than the TLS ones.
     (c) n(E)/E vs E, with n(E) the number of DW with E_qs <= E per volume: volume = glasses x n_particles /
         density (sigma^3), so n/E is in ε^-1 σ^-3 as the paper's n0; without n_particles, per glass (ε^-1).
     (d) histograms of the number of TLS and DW per glass, highest Tf on top as in the paper.
@@ -158,26 +186,44 @@ def _panel_a(ax, dw, thr, scale, unit, tfs, tf_confusion, recall_levels):
 
 def _panel_b(ax, df, thr, tfs):
     ax.set_xlabel("exact calculations (NEB + Schrödinger, count)")
-    ax.set_ylabel("TLS found (count)")
+    ax.set_ylabel("TLS and DW found (count)")
     if df.empty:
         note(ax, "no exact calculations")
         return
-    curves = search_curves(df, thr)
-    for tf, c in curves.items():
+    pts = search_counts(df, thr)
+    drawn = []
+    styles = {PROCEDURE_ITERATIVE: ("-", "o"), PROCEDURE_STANDARD: ("--", "s")}
+    for (tf, procedure), p in pts.groupby([TF, C.PROCEDURE], sort=True):
+        if p["calc"].iloc[-1] == 0:
+            continue
         col = tf_colour(tf, tfs)
-        xi, yi = c["iterative"]
-        xs, ys = c["standard"]
-        if xi[-1] > 0:
-            ax.plot(xi, yi, "-o", ms=3, color=col, label=f"{tf_text(tf)}: iterative")
-        if xs[-1] > 0:
-            ax.plot(xs, ys, "--", color=col, label=f"{tf_text(tf)}: standard")
-            ax.plot(xs[-1:], ys[-1:], "s", color=col, ms=4, label="_end")
-    if not ax.get_lines():
+        ls, marker = styles[procedure]
+        x = p["calc"].to_numpy()
+        for kind, filled in (("tls", True), ("dw", False)):
+            y = p[kind].to_numpy(float)
+            err = [y - p[f"{kind}_lo"].to_numpy(float), p[f"{kind}_hi"].to_numpy(float) - y]
+            (line,) = ax.plot(np.r_[0, x], np.r_[0.0, y], ls=ls, color=col, lw=1.2 if filled else 0.8,
+                              alpha=1.0 if filled else 0.7, label="_nolegend_")
+            line.set_gid(f"{tf:g}/{procedure}/{kind}")
+            ax.errorbar(x, y, yerr=err, fmt=marker, ms=4, color=col, mfc=col if filled else "white", lw=0.8,
+                        capsize=2, label="_nolegend_")
+        if tf not in drawn:
+            drawn.append(tf)
+    if not drawn:
         note(ax, "no iterative or standard calculations")
         return
+    ax.set_yscale("symlog", linthresh=1.0, linscale=0.5)
     ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, frameon=False)
+    top = float(pts.loc[pts["calc"] > 0, ["tls_hi", "dw_hi"]].to_numpy().max())
+    ax.set_ylim(0, 10 * top)  # a decade above the highest interval: room for the legend
+    grey = "0.3"
+    handles = [Line2D([], [], color=tf_colour(tf, tfs), lw=2, label=tf_text(tf)) for tf in drawn]
+    handles += [Line2D([], [], color=grey, ls="-", marker="o", ms=4, label="iterative, end of each round"),
+                Line2D([], [], color=grey, ls="--", marker="s", ms=4, label="standard, end of its batch"),
+                Line2D([], [], color=grey, ls="none", marker="o", ms=4, label="TLS"),
+                Line2D([], [], color=grey, ls="none", marker="o", ms=4, mfc="white", label="DW"),
+                Line2D([], [], color=grey, marker="|", ms=8, ls="none", label="95% interval (Poisson)")]
+    ax.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", ncols=2)
 
 
 def n_over_e(e_qs, volume: float) -> tuple[np.ndarray, np.ndarray]:

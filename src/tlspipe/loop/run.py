@@ -338,16 +338,18 @@ def write_table1(tls_file, out_csv, min_transitions: int | None = None) -> pd.Da
 
 def write_table2(benchmark_dir, benchmark_files, tls_file, pair_files, round_files, out_csv) -> pd.DataFrame:
     """Table II of the study (see :func:`tlspipe.figures.tables.table2`) from the given benchmark files, with
-    the counts that turn times into times per glass, pair, exact calculation, round and predicted pair."""
+    the counts that turn times into times per glass, pair, exact calculation, round and predicted pair, and
+    the TLS of tls_file for the total CPU time's TLS per CPU-hour."""
     import pyarrow.parquet as pq
 
     from ..figures import table2
+    from ..figures.tables import n_exact_calculations
 
+    tls = pd.read_parquet(tls_file)
     n_pairs = sum(pq.ParquetFile(f).metadata.num_rows for f in pair_files)
     n_rounds = len(round_files)
-    t = table2(benchmark_dir, n_glasses=len(pair_files), n_pairs=n_pairs,
-               n_exact=pq.ParquetFile(tls_file).metadata.num_rows, n_rounds=n_rounds,
-               n_predicted=n_pairs * n_rounds, rule_steps={"train": "learn"}, files=benchmark_files)
+    t = table2(benchmark_dir, n_glasses=len(pair_files), n_pairs=n_pairs, n_exact=n_exact_calculations(tls),
+               n_rounds=n_rounds, n_predicted=n_pairs * n_rounds, files=benchmark_files, tls=tls)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     t.to_csv(out_csv, index=False)
     return t
