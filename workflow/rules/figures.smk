@@ -90,6 +90,9 @@ rule table1:
         f"{R}/benchmarks/tables/table1.tsv"
     params:
         min_transitions=config["baseline"]["min_transitions"],
+        # round 0 is a random/screened training sample (the paper's K0, left out of gain_paper) unless the
+        # study pretrains, when the pretrained models choose it like any later round
+        pretrain_round=None if PRETRAIN else 0,
     conda:
         "../../envs/tlspipe.yaml"
     script:

@@ -325,12 +325,14 @@ def build_tls_table(loop_exact_files, baseline_exact_file, pair_files, predictio
     return df
 
 
-def write_table1(tls_file, out_csv, min_transitions: int | None = None) -> pd.DataFrame:
+def write_table1(tls_file, out_csv, min_transitions: int | None = None,
+                 pretrain_round: int | None = 0) -> pd.DataFrame:
     """Table I of the study (see :func:`tlspipe.figures.tables.table1`); min_transitions: the standard
-    procedure's filter, to count the TLS the loop found outside it."""
+    procedure's filter, to count the TLS the loop found outside it; pretrain_round: the round that was a
+    random training sample (None when the study pretrains: every round is chosen by models)."""
     from ..figures import table1
 
-    t = table1(pd.read_parquet(tls_file), min_transitions=min_transitions)
+    t = table1(pd.read_parquet(tls_file), min_transitions=min_transitions, pretrain_round=pretrain_round)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     t.to_csv(out_csv, index=False)
     return t
