@@ -113,6 +113,17 @@ def test_early_stopping_rows_come_from_other_groups_than_the_held_out_fold():
         assert not set(es) & set(va)
 
 
+
+def test_a_glass_with_a_single_labelled_row_still_trains():
+    # two glasses, one with a single row: the fold that trains on it alone has nothing to hold out for early
+    # stopping (a round-0 barrier model of a pretrained study, whose pretraining rows carry no barrier)
+    df = synthetic(n=7, n_groups=2, seed=5)
+    df[C.GLASS] = ["a"] + ["b"] * 6
+    spec = TaskSpec("regress", "regress", "y")
+    with pytest.warns(UserWarning, match="1 row"):
+        model = train_task(df, spec, {**SMALL, "members": ["lightgbm"]}, features=FEATS)
+    assert np.all(np.isfinite(model.predict(df)))
+
 # --------------------------------------------------------------------------------------------------------
 # ensemble weights
 def test_caruana_weights_approach_inverse_variance_weights():

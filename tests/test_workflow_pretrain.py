@@ -3,6 +3,7 @@ mapping, grouped cross-validation over several glasses, multi-glass chunks, and 
 pretrained models."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def test_round_0_is_chosen_by_the_pretrained_models(study):
 
 def test_every_round_trains_on_the_pretraining_and_its_own_glasses(study):
     log = (study / "logs/train/round_1.log").read_text()
-    summary = json.loads(log.split("training: ", 1)[1].splitlines()[0])
+    summary = json.loads(re.search(r" INFO training: (.*)", log).group(1))
     assert summary["n_pretrain"] == 8045
     assert summary["n_own"] == len(pd.read_parquet(study / "loop/round_0/exact.parquet").query(
         "status in ['dw', 'not_dw']")) + len(pd.read_parquet(study / "loop/round_1/exact.parquet").query(

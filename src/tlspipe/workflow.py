@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -125,6 +126,25 @@ def glass_table(cfg: dict) -> list[dict]:
             name = f"tf{tf_label(tf)}_g{i:03d}"
             out.append({"glass": name, "tf": tf, "seed": seed, "prepare": dict(spec.get("prepare", {})),
                         "explore": dict(spec.get("explore", {}))})
+    return out
+
+
+def resolve_data_paths(paths, repo_dir, key: str = "loop.pretrain") -> list[str]:
+    """Input files named in the config, as paths Snakemake can find.
+
+    A relative path is taken from the working directory when it exists there, else from the tlspipe
+    checkout ``repo_dir`` (so ``data/pretraining/...`` works from any ``--directory``); a file in neither
+    place is a config error naming both."""
+    out = []
+    for p in paths:
+        if os.path.isabs(p) or os.path.exists(p):
+            found = p
+        else:
+            found = os.path.join(str(repo_dir), p)
+        if not os.path.exists(found):
+            raise ConfigError(f"{key}: {p!r} does not exist (looked in {os.getcwd()} and {repo_dir}); give an "
+                              "absolute path or one relative to the working directory")
+        out.append(found)
     return out
 
 

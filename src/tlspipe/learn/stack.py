@@ -65,9 +65,15 @@ def grouped_folds(groups: np.ndarray, n_folds: int, seed: int = 0) -> tuple[list
 
 def early_stopping_split(idx: np.ndarray, groups: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split row indices ``idx`` into (fit, early-stopping) parts with about ``fraction`` of their groups in
-    the second (at least one group); rows are split at random when ``idx`` holds a single group."""
+    the second (at least one group); rows are split at random when ``idx`` holds a single group, and a
+    single row is both parts."""
     from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 
+    if len(idx) < 2:
+        # a fold of a tiny training set (e.g. one double well with a barrier in a glass): nothing to hold
+        # out, so the single row also serves for early stopping
+        warnings.warn(f"{len(idx)} row(s) to fit a bag on: early stopping uses the fitted rows", stacklevel=2)
+        return idx, idx.copy()
     g = np.asarray(groups)[idx]
     if len(np.unique(g)) >= 2:
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)

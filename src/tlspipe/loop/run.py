@@ -219,7 +219,7 @@ def train_round(pair_files, exact_files, out_dirs: dict, *, learn: dict, seed: i
             log.info("%s: too little data (%s), fallback ranking", task, summary)
             continue
         t0 = time.perf_counter()
-        data = df if task == "dw" else df[df[C.IS_DW] == 1]
+        data = df if task == "dw" else df[(df[C.IS_DW] == 1) & np.isfinite(df[target].astype(float))]
         model = train_task(data, task, learn_config(learn, task, seed, threads), features=feats)
         save(model, out)
         summary[task] = {"seconds": time.perf_counter() - t0, "weights": model.weights}
