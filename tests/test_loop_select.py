@@ -71,3 +71,33 @@ def test_baseline_filter_and_chunks():
     chunks = split_chunks(b, 7)
     assert sum(len(c) for c in chunks) == len(b)
     assert all(c[C.GLASS].nunique() == 1 and len(c) <= 7 for c in chunks)
+
+
+def test_min_hops_restricts_every_round_to_pairs_seen_hopping(tmp_path):
+    from tlspipe.loop.run import select_initial, select_next
+
+    p = _pairs(300, seed=3)
+    p.loc[:150, [C.T_AB, C.T_BA]] = 0  # half the pairs never seen to hop
+    hops = p[C.T_AB] + p[C.T_BA]
+    files = []
+    for g, df in p.groupby(C.GLASS):
+        f = tmp_path / f"{g}.parquet"
+        df.to_parquet(f)
+        files.append(str(f))
+    b0 = select_initial(files, tmp_path / "b0.parquet", tmp_path / "c0", k0=60, screen_fraction=0.5, seed=1,
+                        chunk=20, min_hops=1)
+    ok = set(map(tuple, p.loc[hops >= 1, C.IDS].to_numpy()))
+    assert len(b0) == 60 and set(map(tuple, b0[C.IDS].to_numpy())) <= ok
+    # the predictions favour the never-hopping pairs; with min_hops = 3 none of them may be chosen
+    pred = p[C.IDS].copy()
+    pred[C.PRED_DW] = 0.9
+    pred[C.PRED_E_QS] = np.where(hops == 0, 1e-4, 1e-2) + 1e-6 * np.arange(len(p))
+    pred.to_parquet(tmp_path / "pred.parquet")
+    b1 = select_next(tmp_path / "pred.parquet", [], tmp_path / "b1.parquet", tmp_path / "c1", batch=40,
+                     dw_threshold=0.5, qs_factor=None, tls_threshold=0.0015, chunk=20, min_hops=3, pair_files=files)
+    got = p.merge(b1, on=C.IDS)
+    assert len(got) == 40 and ((got[C.T_AB] + got[C.T_BA]) >= 3).all()
+    # without the filter the same predictions choose never-hopping pairs only
+    b2 = select_next(tmp_path / "pred.parquet", [], tmp_path / "b2.parquet", tmp_path / "c2", batch=40,
+                     dw_threshold=0.5, qs_factor=None, tls_threshold=0.0015, chunk=20)
+    assert (p.merge(b2, on=C.IDS)[[C.T_AB, C.T_BA]].sum(axis=1) == 0).all()

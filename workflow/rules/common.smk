@@ -83,9 +83,10 @@ def batch_params(wildcards):
     lp, chunk = config["loop"], config["neb"]["chunk"]
     first = int(wildcards.round) == 0
     if first and not PRETRAIN:
-        return {"k0": lp["k0"], "screen_fraction": lp["screen_fraction"], "seed": config["seed"], "chunk": chunk}
+        return {"k0": lp["k0"], "screen_fraction": lp["screen_fraction"], "seed": config["seed"], "chunk": chunk,
+                "min_hops": lp["min_hops"]}
     return {"batch": lp["k0"] if first else lp["batch"], "dw_threshold": lp["dw_threshold"], "qs_factor": lp["qs_factor"],
-            "tls_threshold": config["tls_threshold"], "chunk": chunk}
+            "tls_threshold": config["tls_threshold"], "chunk": chunk, "min_hops": lp["min_hops"]}
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -8,4 +8,4 @@ if snakemake.rule == "baseline_batch":
 elif "predictions" not in i.keys():  # round 0 without pretraining
     select_initial(i.pairs, out.batch, out.chunks, **select)
 else:
-    select_next(i.predictions, i.get("done", []), out.batch, out.chunks, **select)
+    select_next(i.predictions, i.get("done", []), out.batch, out.chunks, pair_files=i.pairs, **select)

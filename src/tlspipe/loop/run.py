@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as C
-from .select import baseline_batch, initial_batch, next_batch, split_chunks
+from .select import baseline_batch, initial_batch, next_batch, seen_hopping, split_chunks
 
 log = logging.getLogger("tlspipe.loop")
 
@@ -74,9 +74,10 @@ def chunk_names(chunk_dir) -> list[str]:
 
 # ----------------------------------------------------------------------------- batches
 def select_initial(pair_files, out_batch, chunk_dir, *, k0: int, screen_fraction: float, seed: int,
-                   chunk: int) -> pd.DataFrame:
-    """Round 0 (loop.k0, loop.screen_fraction, seed), split into NEB jobs of ``chunk`` pairs."""
-    pairs = read_pairs(pair_files, columns=[*C.IDS, C.D])
+                   chunk: int, min_hops: int = 0) -> pd.DataFrame:
+    """Round 0 (loop.k0, loop.screen_fraction, seed) among the pairs seen hopping loop.min_hops times,
+    split into NEB jobs of ``chunk`` pairs."""
+    pairs = seen_hopping(read_pairs(pair_files, columns=[*C.IDS, C.D, C.T_AB, C.T_BA]), min_hops)
     batch = initial_batch(pairs, k0, seed=seed, screen_fraction=screen_fraction)
     n = write_batch(batch, out_batch, chunk_dir, chunk)
     log.info("round 0: %d of %d pairs selected (%d chunks)", len(batch), len(pairs), n)
@@ -84,9 +85,17 @@ def select_initial(pair_files, out_batch, chunk_dir, *, k0: int, screen_fraction
 
 
 def select_next(predictions_file, done_files, out_batch, chunk_dir, *, batch: int, dw_threshold: float,
-                qs_factor: float | None, tls_threshold: float, chunk: int) -> pd.DataFrame:
-    """A later round (loop.batch, loop.dw_threshold, loop.qs_factor, tls_threshold), in NEB jobs of ``chunk``."""
+                qs_factor: float | None, tls_threshold: float, chunk: int, min_hops: int = 0,
+                pair_files=()) -> pd.DataFrame:
+    """A later round (loop.batch, loop.dw_threshold, loop.qs_factor, tls_threshold) among the pairs seen
+    hopping loop.min_hops times (their T_ab, T_ba read from ``pair_files``), in NEB jobs of ``chunk``."""
     pred = pd.read_parquet(predictions_file, columns=[*C.IDS, PRED_DW, PRED_QS])
+    if min_hops > 0:
+        if not pair_files:
+            raise ValueError("loop.min_hops needs the pair tables (their T_ab, T_ba)")
+        hop = seen_hopping(read_pairs(pair_files, columns=[*C.IDS, C.T_AB, C.T_BA]), min_hops)
+        pred = pred.merge(hop[C.IDS], on=C.IDS, how="inner")
+        log.info("%d pairs seen hopping >= %d times are candidates", len(pred), min_hops)
     done = read_exact(done_files)[C.IDS]
     selected = next_batch(pred, done, batch, dw_threshold, qs_factor, tls_threshold)
     n = write_batch(selected, out_batch, chunk_dir, chunk)

@@ -15,6 +15,7 @@ LOOP_DEFAULTS = dict(
     stop_fraction=0.01,  # stop when a round adds fewer than this fraction of the TLS found so far
     dw_threshold=0.5,  # a pair is a DW candidate when the predicted DW probability is at least this
     qs_factor=None,  # optional: only pairs with predicted E_qs < qs_factor * tls_threshold
+    min_hops=0,  # candidates: pairs seen hopping at least this many times (T_ab + T_ba); 0 = every pair
     min_train_dw=8,  # fewer DW than this: the E_qs model falls back to the DW probability for ranking
     pretrain=[],  # labelled tables trained on from round 0 (tlspipe.loop.pretrain)
 )
@@ -52,6 +53,19 @@ def initial_batch(pairs: pd.DataFrame, k0: int, seed: int, screen_fraction: floa
     pick = rng.choice(len(rest), size=min(k0 - n_screen, len(rest)), replace=False)
     out = pd.concat([screened[KEY], rest.iloc[np.sort(pick)][KEY]], ignore_index=True)
     return out.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def seen_hopping(pairs: pd.DataFrame, min_hops: int = 0) -> pd.DataFrame:
+    """The pairs the exploration saw hop between their two IS at least ``min_hops`` times (T_ab + T_ba,
+    either way); every pair when ``min_hops`` is 0.
+
+    Why this is a sound prior for TLS: a TLS's barrier is of order 0.01 epsilon, below the exploration's
+    k_B T = 0.04, so MD crosses it within a few quenches and the pair is seen hopping; a pair never seen to
+    hop is separated by a high barrier or by other minima, which is what makes a predicted double well
+    fail.  Unlike the standard procedure's filter (min(T_ab, T_ba) >= 4), a single hop is enough."""
+    if min_hops <= 0:
+        return pairs
+    return pairs[(pairs[C.T_AB] + pairs[C.T_BA]) >= int(min_hops)]
 
 
 def next_batch(predictions: pd.DataFrame, done: pd.DataFrame, k: int, dw_threshold: float = 0.5,
