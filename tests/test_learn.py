@@ -63,13 +63,15 @@ def synthetic(n=1500, n_groups=15, seed=0) -> pd.DataFrame:
     return df
 
 
-def pair_table(n=1200, n_glasses=12, seed=1) -> pd.DataFrame:
-    """Stand-in pair table with the real column names: feature_columns(3), is_dw, e_qs, barrier."""
+def pair_table(n=1200, n_glasses=12, seed=1, sharpness=4.0) -> pd.DataFrame:
+    """Stand-in pair table with the real column names: feature_columns(3), is_dw, e_qs, barrier.  P(DW) is a
+    logistic function of 0.5 - d + 0.3 ln(pr) with slope `sharpness`."""
     rng = np.random.default_rng(seed)
     glass = rng.integers(0, n_glasses, n)
     feats = {c: rng.lognormal(-1.0, 0.5, n) for c in C.feature_columns(3)}
     d, de = feats[C.D], feats[C.DELTA_E]
-    is_dw = (rng.random(n) < 1 / (1 + np.exp(-4 * (0.5 - d + 0.3 * np.log(feats[C.PR]))))).astype(bool)
+    dw_logit = sharpness * (0.5 - d + 0.3 * np.log(feats[C.PR]))
+    is_dw = (rng.random(n) < 1 / (1 + np.exp(-dw_logit))).astype(bool)
     log_qs = -2.0 + 1.5 * np.log10(d) + 0.8 * np.log10(de) + 0.05 * rng.normal(size=n)
     df = pd.DataFrame({C.GLASS: glass, C.IS_A: np.arange(n), C.IS_B: np.arange(n) + 7, **feats})
     df[C.IS_DW] = is_dw
@@ -192,16 +194,19 @@ def test_member_subset_and_single_layer():
 
 def test_small_time_budget_degrades_to_fewer_rounds():
     df = synthetic(n=1000, seed=5)
+    tr, te = holdout_split(df[C.GLASS].to_numpy(), 0.25, seed=0)
     cfg = merge_config(SMALL, time_budget=2.0, members=["lightgbm", "xgboost"],
                        hyperparameters={"lightgbm": {"n_estimators": 10**6, "learning_rate": 1e-4},
                                         "xgboost": {"n_estimators": 10**6, "learning_rate": 1e-4}})
-    model = train_task(df, TaskSpec("regress", "regress", "y"), cfg, features=FEATS)
+    model = train_task(df.iloc[tr], TaskSpec("regress", "regress", "y"), cfg, features=FEATS)
     info = model.stack.fit_info_
     assert sum(info["bag_fits_stopped_by_time"].values()) > 0
     assert all(r < 10**6 for r in info["refit_rounds"].values())
-    pred = model.predict(df)
+    pred = model.predict(df.iloc[te])
     assert np.all(np.isfinite(pred))
-    assert np.corrcoef(pred, df["y"])[0, 1] > 0  # a weak but usable model
+    # a weak but usable model, scored on glasses it never saw: r = 0.61 measured (the same with a budget of
+    # 0.3 s or 2 s; the noise-free truth reaches 0.95); trained on shuffled y it gives -0.02 to 0.07
+    assert np.corrcoef(pred, df["y"].iloc[te])[0, 1] > 0.4
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -228,19 +233,32 @@ def test_task_rows_targets_and_weights():
 
 
 def test_qs_model_predicts_e_qs_in_epsilon_and_dw_model_probabilities():
-    df = pair_table()
-    qs = train_task(df, "qs", merge_config(SMALL, task="qs", n_layers=1))
-    dw_rows = df[df[C.IS_DW]]
+    """Both models trained on 9 of 12 glasses and scored on the 3 others.  The DW label is drawn from a
+    known probability, so the best possible AUC on the held-out rows is that of the true logit (0.905).
+    Measured: E_qs r = 0.961, median off by 0.008 decades, AUC 0.885; the same models trained on shuffled
+    labels give r = 0.06, 0.23 decades, AUC 0.62, and fail every bound."""
+    from sklearn.metrics import roc_auc_score
+
+    df = pair_table(sharpness=12.0)
+    tr, te = holdout_split(df[C.GLASS].to_numpy(), 0.25, seed=0)
+    train, test = df.iloc[tr], df.iloc[te]
+    assert not set(train[C.GLASS]) & set(test[C.GLASS])
+    qs = train_task(train, "qs", merge_config(SMALL, task="qs", n_layers=1))
+    dw_rows = test[test[C.IS_DW]]
     pred = qs.predict(dw_rows)
     true = dw_rows[C.E_QS].to_numpy()
     assert np.all(pred > 0)
     # predictions are E_qs itself (not its log): same decade on average and strongly correlated in log
-    assert abs(np.median(np.log10(pred)) - np.median(np.log10(true))) < 0.3
+    # (log10 E_qs spreads by 0.37 decades around a truth with 0.05 of noise)
+    assert abs(np.median(np.log10(pred)) - np.median(np.log10(true))) < 0.1
     assert np.corrcoef(np.log10(pred), np.log10(true))[0, 1] > 0.9
-    dw = train_task(df, "dw", merge_config(SMALL, task="dw"))
-    p = dw.predict(df)
+    dw = train_task(train, "dw", merge_config(SMALL, task="dw"))
+    p = dw.predict(test)
     assert np.all((p >= 0) & (p <= 1))
-    assert classification_metrics(df[C.IS_DW].to_numpy(), p)["roc_auc"] > 0.7
+    best = roc_auc_score(test[C.IS_DW], 0.5 - test[C.D] + 0.3 * np.log(test[C.PR]))
+    auc = classification_metrics(test[C.IS_DW].to_numpy(), p)["roc_auc"]
+    # AUC's standard error is ~0.02 on these 318 rows (80 DW): above 0.8, and not above the truth
+    assert 0.8 < auc < best + 0.05, (auc, best)
     assert dw.features == C.feature_columns(3)
 
 
@@ -344,18 +362,28 @@ def test_cli_evaluate_fit_predict_round_trip(tmp_path, capsys):
         assert key in res["stack"]
     assert res["stack"]["space"] == "log10" and res["stack"]["r2"] > 0.8
 
+    # fit on 3/4 of the glasses, predict the others
+    tr, te = holdout_split(df[C.GLASS].to_numpy(), 0.25, seed=0)
+    train, held_out = tmp_path / "train.csv", tmp_path / "held_out.csv"
+    df.iloc[tr].to_csv(train, index=False)
+    df.iloc[te].to_csv(held_out, index=False)
     model_dir = tmp_path / "model"
-    assert main(["learn", "fit", *common, "--out", str(model_dir)]) == 0
+    fit_args = ["--table", str(train), *common[2:]]  # common starts with --table TABLE
+    assert main(["learn", "fit", *fit_args, "--out", str(model_dir)]) == 0
     fit_out = json.loads(capsys.readouterr().out)
     assert sum(fit_out["weights"].values()) == pytest.approx(1.0)
 
     pred_path = tmp_path / "pred.parquet"
-    assert main(["learn", "predict", "--model", str(model_dir), "--table", str(table), "--out", str(pred_path)]) == 0
+    assert main(["learn", "predict", "--model", str(model_dir), "--table", str(held_out), "--out", str(pred_path)]) == 0
     pred = pd.read_parquet(pred_path)
-    assert list(pred.columns) == [*df.columns, "prediction"] and len(pred) == len(df)
-    np.testing.assert_allclose(pred["prediction"], load(model_dir).predict(pd.read_csv(table)), rtol=1e-12)
-    # E_qs in epsilon, not its log
-    assert np.corrcoef(np.log10(pred["prediction"]), np.log10(pred[C.E_QS]))[0, 1] > 0.9
+    assert list(pred.columns) == [*df.columns, "prediction"] and len(pred) == len(te)
+    assert not set(pred[C.GLASS]) & set(df[C.GLASS].iloc[tr])
+    np.testing.assert_allclose(pred["prediction"], load(model_dir).predict(pd.read_csv(held_out)), rtol=1e-12)
+    # E_qs in epsilon, not its log, on glasses the model never saw: measured r = 0.963 and the medians 0.03
+    # decades apart; fit on shuffled E_qs, r = 0.15 and 0.22 decades
+    log_pred, log_true = np.log10(pred["prediction"]), np.log10(pred[C.E_QS])
+    assert abs(np.median(log_pred) - np.median(log_true)) < 0.1
+    assert np.corrcoef(log_pred, log_true)[0, 1] > 0.9
 
     bad = tmp_path / "bad.csv"
     df.drop(columns=[C.PR]).to_csv(bad, index=False)

@@ -91,8 +91,110 @@ def test_loop_outputs(study):
     assert {"tf", "tls_iterative", "calc_iterative", "tls_standard", "calc_standard"} <= set(t1.columns)
     assert (r / "tables/table2.csv").exists()
     for k in (3, 4, 5, 6):
-        assert (r / f"figures/fig{k}.png").stat().st_size > 1000
-        assert (r / f"figures/fig{k}.pdf").exists()
+        assert (r / f"figures/fig{k}.pdf").stat().st_size > 1000  # the PNGs: test_figures_show_the_study
+
+
+def test_table1_counts_are_the_tls_table(study):
+    """Table I of the tiny study holds the counts of tls.parquet: every pair either procedure computed."""
+    r = study / "results/test"
+    tls = pd.read_parquet(r / "tls.parquet")
+    (row,) = pd.read_csv(r / "tables/table1.csv").itertuples()  # one Tf
+    assert row.tf == 0.092
+    it = tls[tls[C.PROCEDURE].isin(["iterative", "both"])]
+    st = tls[tls[C.PROCEDURE].isin(["standard", "both"])]
+    assert (row.calc_iterative_all, row.dw_iterative, row.tls_iterative) == \
+        (len(it), int(it[C.IS_DW].sum()), int(it[C.IS_TLS].sum()))
+    assert row.calc_iterative == int((it[C.ROUND] >= 1).sum())  # round 0, the random sample, left out
+    assert (row.calc_standard, row.dw_standard, row.tls_standard) == \
+        (len(st), int(st[C.IS_DW].sum()), int(st[C.IS_TLS].sum()))
+    assert len(it) == int((tls[C.ROUND] >= 0).sum())  # the loop's pairs are the rounds' pairs
+    assert int(tls[C.IS_DW].sum()) > 0  # the figures below have double wells to draw
+
+
+def test_figures_show_the_study(study, tmp_path):
+    """Each figure of the tiny study is its tables drawn: the PNG the workflow wrote has exactly the pixels
+    of the figure drawn here from the study's tables with the rule's arguments, and that figure's data are
+    checked against numbers computed here from the tables (scatter points, legend counts, Pearson r, the
+    curves of Fig. 4 and Table I).  So a figure drawn from other rows, a stale table or another threshold
+    fails, and so does a blank canvas.  (The ink floor alone would not catch empty axes: fig3 without any
+    double well is still 3.7% drawn, frames and labels, against 4.5% here; the data checks do.)"""
+    import numpy as np
+    import yaml
+    from matplotlib.image import imread
+    from scipy import stats
+
+    from tlspipe import figures
+    from tlspipe.figures.common import feature_label
+    from tlspipe.figures.fig4 import search_counts
+
+    r = study / "results/test"
+    cfg = yaml.safe_load((r / "config.yaml").read_text())
+    tls = pd.read_parquet(r / "tls.parquet")
+    glass_tf = {GLASS: 0.092}
+    last = int(tls[C.ROUND].max())
+    drawn = {
+        3: figures.fig3(r / "tls.parquet", tmp_path / "fig3.png"),
+        4: figures.fig4(r / "tls.parquet", tmp_path / "fig4.png", cfg["tls_threshold"], glass_tf=glass_tf,
+                        n_particles=cfg["n_particles"]),
+        5: figures.fig5(r / f"loop/round_{last}/shap_qs.parquet", r / f"loop/round_{last}/shap_dw.parquet",
+                        tmp_path / "fig5.png"),
+        6: figures.fig6([r / f"pairs/{GLASS}.parquet"], r / "tls.parquet", tmp_path / "fig6.png", glass_tf=glass_tf),
+    }
+    for k in drawn:
+        png = imread(r / f"figures/fig{k}.png")
+        assert png.shape == imread(tmp_path / f"fig{k}.png").shape, k
+        assert (png == imread(tmp_path / f"fig{k}.png")).all(), f"fig{k}.png is not the figure of the study's tables"
+        ink = (png[..., :3] < 0.9).any(axis=-1).mean()
+        assert ink > 0.02, f"fig{k}.png is nearly blank ({ink:.3f} of its pixels drawn)"
+
+    # Fig. 3: every double well with both values, and its Pearson r
+    dw = tls[tls[C.IS_DW].astype(bool)]
+    ax_qs, ax_barrier = drawn[3].axes
+    for ax, exact, pred in ((ax_qs, C.E_QS, "pred_e_qs"), (ax_barrier, C.BARRIER, "pred_barrier")):
+        x, y = dw[exact].to_numpy(float), dw[pred].to_numpy(float)
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+        assert ok.sum() >= 2
+        np.testing.assert_allclose(np.sort(ax.collections[0].get_offsets()[:, 0]), np.sort(x[ok]))
+        np.testing.assert_allclose(np.sort(ax.collections[0].get_offsets()[:, 1]), np.sort(y[ok]))
+        (label,) = [t.get_text() for t in ax.get_legend().get_texts()]
+        r_ref = stats.pearsonr(np.log10(x[ok]), np.log10(y[ok]))[0]
+        assert f"r = {r_ref:.3f}" in label and f"n = {ok.sum()}" in label
+
+    # Fig. 4: (b) ends at Table I's counts; (c) n(E)/E of the double wells, 1 glass of 200 particles
+    t1 = pd.read_csv(r / "tables/table1.csv").iloc[0]
+    pts = search_counts(tls, cfg["tls_threshold"])
+    lines = {ln.get_gid(): ln for ln in drawn[4].axes[1].get_lines() if ln.get_gid()}
+    for proc, calc, tls_n, dw_n in (("iterative", t1.calc_iterative_all, t1.tls_iterative, t1.dw_iterative),
+                                    ("standard", t1.calc_standard, t1.tls_standard, t1.dw_standard)):
+        if calc == 0:
+            continue
+        assert pts[pts[C.PROCEDURE] == proc].iloc[-1][["calc", "tls", "dw"]].tolist() == [calc, tls_n, dw_n]
+        for kind, n in (("tls", tls_n), ("dw", dw_n)):
+            ln = lines[f"0.092/{proc}/{kind}"]
+            assert (ln.get_xdata()[-1], ln.get_ydata()[-1]) == (calc, n)
+    (curve,) = [ln for ln in drawn[4].axes[2].get_lines() if ln.get_label().startswith("$T_f$ = 0.092 (")]
+    e = np.sort(dw[C.E_QS].to_numpy(float))
+    np.testing.assert_allclose(curve.get_xdata(), e)
+    np.testing.assert_allclose(curve.get_ydata(), np.arange(1, e.size + 1) / (1 * 200.0) / e)
+
+    # Fig. 5: per model of the last round, its top feature by mean |SHAP| drawn at its SHAP values (a model
+    # that fell back for lack of double wells has no SHAP table: its panel says so)
+    n_drawn = 0
+    for ax, kind in zip(drawn[5].axes[:2], ("qs", "dw")):
+        shap = pd.read_parquet(r / f"loop/round_{last}/shap_{kind}.parquet")
+        if shap.empty:
+            assert "no SHAP values" in [t.get_text() for t in ax.texts], kind
+            continue
+        top = max(C.feature_columns(3), key=lambda f: np.abs(shap[f]).mean())
+        assert ax.get_yticklabels()[-1].get_text() == feature_label(top)  # ranked first, drawn on top
+        np.testing.assert_allclose(np.sort(ax.collections[0].get_offsets()[:, 0]), np.sort(shap[top]))
+        n_drawn += 1
+    assert n_drawn >= 1
+
+    # Fig. 6: the legend counts every pair of the glass, the DW and the TLS
+    n_pairs = len(pd.read_parquet(r / f"pairs/{GLASS}.parquet", columns=[C.IS_A]))
+    legend = [t.get_text() for t in drawn[6].axes[3].get_legend().get_texts()]
+    assert legend[:2] == [f"all pairs (n = {n_pairs})", f"DW (n = {int(tls[C.IS_DW].sum())})"]
 
 
 def test_report(study):
