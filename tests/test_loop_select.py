@@ -101,3 +101,26 @@ def test_min_hops_restricts_every_round_to_pairs_seen_hopping(tmp_path):
     b2 = select_next(tmp_path / "pred.parquet", [], tmp_path / "b2.parquet", tmp_path / "c2", batch=40,
                      dw_threshold=0.5, qs_factor=None, tls_threshold=0.0015, chunk=20)
     assert (p.merge(b2, on=C.IDS)[[C.T_AB, C.T_BA]].sum(axis=1) == 0).all()
+
+
+def test_predictions_cover_exactly_the_candidates(tmp_path):
+    from tlspipe.loop.run import predict_round
+
+    p = _pairs(120, seed=4)
+    p[C.DELTA_E] = np.linspace(1e-4, 1e-2, len(p))
+    p.loc[:59, [C.T_AB, C.T_BA]] = 0
+    f = tmp_path / "pairs.parquet"
+    p.to_parquet(f)
+    models = {}
+    for task in ("dw", "qs", "barrier"):  # fallback models: rank by delta_e
+        (tmp_path / task).mkdir()
+        (tmp_path / task / "fallback.json").write_text("{}")
+        models[task] = tmp_path / task
+    tf = {"g0": 0.092, "g1": 0.062}
+    every = predict_round(models, [f], tf, tmp_path / "all.parquet")
+    hop = predict_round(models, [f], tf, tmp_path / "hop.parquet", min_hops=2)
+    assert len(every) == len(p)
+    want = p[(p[C.T_AB] + p[C.T_BA]) >= 2]
+    assert sorted(map(tuple, hop[C.IDS].to_numpy())) == sorted(map(tuple, want[C.IDS].to_numpy()))
+    same = every.merge(hop, on=C.IDS, suffixes=("", "_hop"))
+    assert np.array_equal(same[C.PRED_E_QS], same[C.PRED_E_QS + "_hop"])

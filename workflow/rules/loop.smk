@@ -105,7 +105,8 @@ rule train:
 
 
 rule predict:
-    """Predicted DW probability, E_qs and barrier of every pair of every glass."""
+    """Predicted DW probability, E_qs and barrier of every pair of every glass (with loop.min_hops: of the
+    pairs seen hopping, the only candidates)."""
     input:
         pairs=PAIR_FILES,
         dw=f"{R}/loop/round_{{round}}/models/dw",
@@ -119,6 +120,7 @@ rule predict:
         f"{R}/benchmarks/predict/round_{{round}}.tsv"
     params:
         glass_tf=GLASS_TF,
+        min_hops=config["loop"]["min_hops"],
     threads: config["learn"]["threads"]
     resources:
         mem_mb=4000,

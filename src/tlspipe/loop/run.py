@@ -246,12 +246,14 @@ def _load_or_none(path):
     return load(path)
 
 
-def predict_round(model_dirs: dict, pair_files, glass_tf: dict, out_file, threads: int = 1) -> pd.DataFrame:
-    """Predictions for every pair of every glass: IDS, tf, pred_dw, pred_e_qs (epsilon), pred_barrier."""
+def predict_round(model_dirs: dict, pair_files, glass_tf: dict, out_file, threads: int = 1,
+                  min_hops: int = 0) -> pd.DataFrame:
+    """Predictions for every pair of every glass that can be a candidate (seen hopping ``min_hops`` times,
+    loop.min_hops; every pair when 0): IDS, tf, pred_dw, pred_e_qs (epsilon), pred_barrier."""
     models = {t: _load_or_none(d) for t, d in model_dirs.items()}
     frames = []
     for f in pair_files:
-        p = pd.read_parquet(f)
+        p = seen_hopping(pd.read_parquet(f), min_hops)
         if len(p) == 0:
             continue
         out = p[C.IDS].copy()
