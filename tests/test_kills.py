@@ -204,8 +204,9 @@ def test_exploration_killed_mid_way_resumes_to_the_uninterrupted_store(explore_c
 
 
 def test_damaged_exploration_checkpoints_are_rerun(explore_case, tmp_path, caplog):
-    """A truncated checkpoint, one with bytes overwritten and one whose zip directory lost a member: each is
-    named in a warning and its trajectory rerun, and the store is the uninterrupted run's."""
+    """A truncated checkpoint, one with 64 bytes overwritten (zip CRC) and a valid zip that lacks an array (what
+    a damaged zip directory can leave, made here by saving one without it): each is named in a warning and
+    its trajectory rerun, and the store is the uninterrupted run's."""
     import zipfile
 
     from tlspipe.cli import main
