@@ -208,6 +208,33 @@ def _planned_jobs(out):
     return re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):\n(?:    .*\n)*?    output: (.*)$", out, flags=re.M)
 
 
+def test_a_stop_during_a_later_rounds_neb_jobs_is_planned_again(study, tmp_path):
+    """What a kill during round 1's NEB jobs leaves (its batch and chunks written, nothing after them): the
+    rerun plans the round's NEB job and gather.  (Snakemake used to hand gather the batch file as a
+    placeholder input there, on every rerun: see loop_rounds in common.smk.)  Run on the study as made,
+    before the tests below change its config."""
+    import os
+
+    r = study / "results/test"
+    chunks = sorted(p.name for p in (r / "loop/round_1/chunks").glob("*.parquet"))
+    assert chunks
+    later = [*(r / "loop/round_1/exact" / c for c in chunks), r / "loop/round_1/exact.parquet",
+             r / "loop/round_1/models", r / "loop/round_1/predictions.parquet",
+             *r.glob("loop/round_1/shap_*.parquet"), r / "tls.parquet", r / "tables", r / "figures"]
+    moved = []
+    try:
+        for k, p in enumerate(later):
+            if p.exists():
+                os.replace(p, tmp_path / str(k))  # the same file system: kept whole, mtime and all
+                moved.append(p)
+        jobs = _planned_jobs(run_snakemake(study, "-n").stdout)
+        assert [("neb", f"results/test/loop/round_1/exact/{c}") for c in chunks] == [j for j in jobs if j[0] == "neb"]
+        assert ("gather", "results/test/loop/round_1/exact.parquet") in jobs
+    finally:
+        for p in moved:
+            os.replace(tmp_path / str(later.index(p)), p)
+
+
 def test_a_config_change_reruns_exactly_what_it_changes(study):
     """Rules take their config slice through params:, so Snakemake's params trigger sees every edit."""
     r = run_snakemake(study, "-n")

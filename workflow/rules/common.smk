@@ -126,10 +126,18 @@ def loop_rounds():
     Each round's results are asked for with checkpoints.gather.get(): while a round is missing this raises,
     Snakemake plans that round, and after it the jobs that called this are evaluated again - so one run of
     Snakemake goes round after round until the stop rule says stop.
+
+    From round 1 on, the round's batch checkpoint is asked for first, here and not only inside gather's input
+    function: Snakemake resolves a checkpoint met while it re-plans (a later round's batch) only for the job
+    that asked for it, not for the jobs that job brought in; so after a stop between a round's batch and its
+    gather (a kill during its NEB jobs) gather was handed the batch file as a placeholder input on every rerun.
+    (Round 0's batch is met when the plan is first built, where this does not arise.)
     """
     exact = []
     i = 0
     while True:
+        if i:
+            checkpoints.batch.get(round=str(i))
         f = checkpoints.gather.get(stage=f"loop/round_{i}").output[0]
         if not os.path.exists(f):  # being rewritten right now: wait for it as a plain input
             return list(range(i + 1))

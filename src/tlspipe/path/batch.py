@@ -5,7 +5,10 @@ yet in ``out_path`` and rewrites ``out_path`` atomically (temporary file + renam
 run loses at most the pair in progress and a rerun continues where it stopped.  Results are reused only when
 they were made from the same inputs: the file records its provenance (the store's content hash, the glass
 label, every option that changes a number, the package version); an ``out_path`` of other inputs is moved
-aside to ``<stem>.stale-<k>.parquet`` with a warning naming what differs, and every pair is computed anew.  A pair that fails (an end
+aside to ``<stem>.stale-<k>.parquet`` with a warning naming what differs, and every pair is computed anew.  The
+file also records the sha256 of its rows (``content_sha256``, see :func:`results_sha256`): a table whose bytes
+changed after it was written (a bad disk, a bad copy) does not match it and is moved aside to
+``<stem>.damaged-<k>.parquet`` in the same way, never reused.  A pair that fails (an end
 that is not a minimum, a band that does not converge, any exception) is a row with status
 'failed: <reason>' and never stops the batch.
 
@@ -20,6 +23,7 @@ is 'dw'.  The Parquet schema metadata holds the configuration, hbar and the prov
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -92,36 +96,68 @@ def _provenance_mismatch(old: dict | None, prov: dict) -> str | None:
     return "it was made with " + ", ".join(diff) if diff else None
 
 
-def _stale_name(path: Path) -> Path:
+def _aside_name(path: Path, tag: str = "stale") -> Path:
     k = 1
-    while (p := path.with_name(f"{path.stem}.stale-{k}{path.suffix}")).exists():
+    while (p := path.with_name(f"{path.stem}.{tag}-{k}{path.suffix}")).exists():
         k += 1
     return p
 
 
+def results_sha256(df: pd.DataFrame) -> str:
+    """sha256 of the values of a results table: columns IDS + EXACT in that order, numbers as little-endian
+    float64 (one NaN), text as UTF-8.  Recorded in the file when it is written and compared when it is read
+    back, so that rows whose bytes changed on disk are never reused; the same whatever dtypes pandas gives
+    the columns on reading."""
+    sha = hashlib.sha256()
+    for c in C.IDS + C.EXACT:
+        col = df[c]
+        sha.update(c.encode() + b"\0")
+        if pd.api.types.is_numeric_dtype(col.dtype):
+            v = np.asarray(col, dtype="<f8")
+            sha.update(np.where(np.isnan(v), np.nan, v).tobytes())
+        else:
+            sha.update("\0".join("\x01" if pd.isna(s) else str(s) for s in col).encode())
+    return sha.hexdigest()
+
+
 def _reusable_results(out_path: Path, prov: dict) -> pd.DataFrame:
-    """The results already in ``out_path`` when they were made from ``prov``.  Results of other inputs are
-    moved aside to ``<stem>.stale-<k>.parquet`` (kept, never deleted) with a warning that names the file and
-    what differs, and nothing is reused; a file that is not a results table is refused (ValueError)."""
+    """The results already in ``out_path`` when they were made from ``prov`` and read back as written.  Results
+    of other inputs are moved aside to ``<stem>.stale-<k>.parquet``, results whose rows do not match their
+    recorded sha256 to ``<stem>.damaged-<k>.parquet`` (kept, never deleted), with a warning that names the file
+    and the reason, and nothing is reused; a file that is not a results table is refused (ValueError)."""
     if not out_path.exists():
         return _empty_results()
     refuse = (f"; it is not a results table of 'tlspipe neb' - move it away or choose another output")
     try:
         meta = (pq.read_schema(out_path).metadata or {}).get(b"tlspipe")
         done = pd.read_parquet(out_path)
-    except (OSError, ValueError, pa.ArrowException) as e:
-        raise ValueError(f"{out_path}: cannot be read as Parquet ({' '.join(str(e).split())[:200]}){refuse}") from e
+    except Exception as e:  # noqa: BLE001 - a damaged file fails anywhere in pyarrow or pandas (KeyError, ...)
+        raise ValueError(f"{out_path}: cannot be read as Parquet ({' '.join(str(e).split())[:200]}); a damaged "
+                         "results table or another file - move it away (its pairs are then computed anew) or "
+                         "choose another output") from e
     missing = [c for c in C.IDS + C.EXACT if c not in done.columns]
     if meta is None or missing:
         raise ValueError(f"{out_path}: " + (f"column(s) {missing} missing" if missing else "no tlspipe metadata")
                          + refuse)
-    why = _provenance_mismatch(json.loads(meta).get("provenance"), prov)
+    try:
+        info = json.loads(meta)
+    except ValueError:  # JSON or UTF-8 errors: the metadata's bytes changed
+        info = None
+    tag = "damaged"
+    if not isinstance(info, dict):
+        why = "its tlspipe metadata does not parse (the file changed after it was written)"
+    elif "content_sha256" not in info:
+        why, tag = "it records no sha256 of its rows (written before results carried one)", "stale"
+    elif info["content_sha256"] != results_sha256(done):
+        why = "its rows do not match the sha256 recorded when it was written (the file changed after writing)"
+    else:
+        why, tag = _provenance_mismatch(info.get("provenance"), prov), "stale"
     if why is None:
         return done
-    stale = _stale_name(out_path)
-    os.replace(out_path, stale)
+    aside = _aside_name(out_path, tag)
+    os.replace(out_path, aside)
     log.warning("%s: results not reused, %s; moved to %s, and every pair is computed anew", out_path, why,
-                stale.name)
+                aside.name)
     return _empty_results()
 
 
@@ -156,7 +192,7 @@ def _row_key(a, b):
 def _atomic_write(df: pd.DataFrame, path: Path, meta: dict):
     table = pa.Table.from_pandas(df, preserve_index=False)
     md = dict(table.schema.metadata or {})
-    md[b"tlspipe"] = json.dumps(meta, default=str).encode()
+    md[b"tlspipe"] = json.dumps({**meta, "content_sha256": results_sha256(df)}, default=str).encode()
     table = table.replace_schema_metadata(md)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp)

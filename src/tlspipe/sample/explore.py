@@ -214,12 +214,35 @@ def _run_and_save(args):
     return traj, len(out["energies"]), out["seconds"]
 
 
+#: what merge_trajectories and the summary read from a checkpoint
+_CHECKPOINT_ARRAYS = ("energies", "positions", "first_seen", "visits", "sequence", "n_unconverged", "seconds")
+
+
+def _checkpoint_damage(out: dict) -> str | None:
+    """None when a checkpoint holds a whole trajectory record, else what is missing or inconsistent."""
+    missing = [k for k in _CHECKPOINT_ARRAYS if k not in out]
+    if missing:
+        return f"lacks {missing}"
+    n = len(out["energies"])
+    if not (len(out["positions"]) == len(out["first_seen"]) == len(out["visits"]) == n):
+        return "holds arrays of different lengths"
+    if len(out["sequence"]) and not (-1 <= out["sequence"].min() and out["sequence"].max() < n):
+        return "has a sequence naming IS it does not hold"
+    return None
+
+
 def _load_checkpoint(path: Path, key: str | None = None) -> dict | None:
+    """The record of a finished trajectory, or None (and the file removed, so that the trajectory is rerun)
+    when the file does not read back whole: a truncated or changed file fails the zip CRC, a damaged zip
+    directory that hides members fails :func:`_checkpoint_damage`."""
     try:
         with np.load(path) as z:
             out = {k: z[k] for k in z.files}
+        why = _checkpoint_damage(out)
     except Exception as e:  # a truncated checkpoint is redone, not trusted
-        log.warning("checkpoint %s is unreadable (%s): the trajectory will be rerun", path, e)
+        why = f"is unreadable ({e})"
+    if why is not None:
+        log.warning("checkpoint %s %s: the trajectory will be rerun", path, why)
         path.unlink(missing_ok=True)
         return None
     if key is not None and str(out.get("key", "")) != key:
