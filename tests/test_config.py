@@ -12,7 +12,7 @@ from tlspipe.workflow import ConfigError, study_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-SHIPPED = ["config.yaml", "paper.yaml", "test.yaml"]
+SHIPPED = ["config.yaml", "paper.yaml", "test.yaml", "table1.yaml", "table1-cluster.yaml"]
 
 
 def _load(name):
