@@ -337,7 +337,7 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
                 transitions_observed=True, energy_tol=p["energy_tol"], position_tol=p["position_tol"],
                 tau_quench=p["tau_quench"], T=p["T"], dt=p["dt"], n_traj=p["n_traj"], traj_time=p["traj_time"],
                 ftol=p["ftol"], refine_ftol=p["refine_ftol"], engine=p["engine"], cpu_seconds=cpu_seconds,
-                early_exit=int(bool(p["early_exit"])))
+                early_exit=int(bool(p["early_exit"]) and p["engine"] == "native"))  # LAMMPS runs every quench whole
     return {
         "n_is": store.n_is,
         "n_quenches": int(n_quench),
