@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import model
 from ..engine import ForceField
+from ..util.periodic import box3, minimum_image
 from .neb import interpolate, run_neb
 
 
@@ -30,7 +31,7 @@ class ActiveBand:
 
     def __init__(self, x_a, x_b, diameters, box, active, n_images: int, skin: float = 0.3):
         n = diameters.size
-        box = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
+        box = box3(box)
         act = np.flatnonzero(active)
         # environment: every particle that can come within the interaction range of an active one
         reach = model.max_cutoff(diameters) + skin + 0.5
@@ -70,8 +71,7 @@ def _min_dist_to_set(x, idx, box):
     """Distance of every particle to the nearest particle of idx (minimum image), (N,)."""
     out = np.full(x.shape[0], np.inf)
     for j in idx:
-        dx = x - x[j]
-        dx -= box * np.rint(dx / box)
+        dx = minimum_image(x - x[j], box)
         np.minimum(out, np.sqrt(np.sum(dx * dx, axis=1)), out=out)
     return out
 

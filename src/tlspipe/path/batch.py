@@ -41,6 +41,8 @@ import pyarrow.parquet as pq
 from .. import __version__, model
 from .. import columns as C
 from ..store.isstore import content_hash, glass_name, read_positions, read_store
+from ..util.io import atomic_path
+from ..util.periodic import box3
 from .glass import GLASS_DEFAULTS, neb_pair
 from .neb import NEB_DEFAULTS
 from .profile import PROFILE_DEFAULTS
@@ -126,7 +128,7 @@ def _reusable_results(out_path: Path, prov: dict) -> pd.DataFrame:
     recorded sha256 to ``<stem>.damaged-<k>.parquet`` (kept, never deleted), with a warning that names the file
     and the reason, and nothing is reused; a file that is not a results table is refused (ValueError)."""
     if not out_path.exists():
-        return _empty_results()
+        return C.empty_exact()
     refuse = (f"; it is not a results table of 'tlspipe neb' - move it away or choose another output")
     try:
         meta = (pq.read_schema(out_path).metadata or {}).get(b"tlspipe")
@@ -158,7 +160,7 @@ def _reusable_results(out_path: Path, prov: dict) -> pd.DataFrame:
     os.replace(out_path, aside)
     log.warning("%s: results not reused, %s; moved to %s, and every pair is computed anew", out_path, why,
                 aside.name)
-    return _empty_results()
+    return C.empty_exact()
 
 
 def read_pairs_table(pairs) -> pd.DataFrame:
@@ -194,17 +196,8 @@ def _atomic_write(df: pd.DataFrame, path: Path, meta: dict):
     md = dict(table.schema.metadata or {})
     md[b"tlspipe"] = json.dumps({**meta, "content_sha256": results_sha256(df)}, default=str).encode()
     table = table.replace_schema_metadata(md)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-
-
-def _empty_results() -> pd.DataFrame:
-    cols = {c: pd.Series(dtype="object" if c in (C.GLASS, C.STATUS) else "float64") for c in C.IDS + C.EXACT}
-    df = pd.DataFrame(cols)
-    for c in (C.IS_A, C.IS_B, C.N_ITER):
-        df[c] = df[c].astype(np.int64)
-    return df
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def write_xyz(path, band: np.ndarray, energy: np.ndarray, diameters: np.ndarray, box) -> Path:
@@ -215,18 +208,16 @@ def write_xyz(path, band: np.ndarray, energy: np.ndarray, diameters: np.ndarray,
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    box = np.broadcast_to(np.asarray(box, np.float64), (3,))
+    box = box3(box)
     n = diameters.size
     lattice = f"{box[0]:.10g} 0 0 0 {box[1]:.10g} 0 0 0 {box[2]:.10g}"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         for k, (x, e) in enumerate(zip(band.reshape(band.shape[0], n, 3), energy)):
             fh.write(f"{n}\n")
             fh.write(f'Lattice="{lattice}" Properties=species:S:1:pos:R:3:radius:R:1 pbc="T T T" '
                      f"energy={e:.12f} image={k}\n")
             for i in range(n):
                 fh.write(f"X {x[i, 0]:.10f} {x[i, 1]:.10f} {x[i, 2]:.10f} {0.5 * diameters[i]:.6f}\n")
-    os.replace(tmp, path)
     return path
 
 
@@ -345,7 +336,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
         log.info("%s %d-%d: %s E_qs=%.4g barrier=%.4g d=%.4g (%d it, %.2f s)", glass, a, b, row[C.STATUS],
                  row[C.E_QS], row[C.BARRIER], row[C.PATH_LENGTH], row[C.N_ITER], row[C.SECONDS])
     if not out_path.exists():
-        _atomic_write(_empty_results(), out_path, meta)
+        _atomic_write(C.empty_exact(), out_path, meta)
     allres = pd.read_parquet(out_path)
     key = pd.MultiIndex.from_arrays([df[C.IS_A].to_numpy(), df[C.IS_B].to_numpy()], names=[C.IS_A, C.IS_B])
     allres = allres.set_index([C.IS_A, C.IS_B])

@@ -16,6 +16,7 @@ import numpy as np
 from .. import model
 from ..engine import ForceField
 from ..engine.potential import band_energy_forces
+from ..util.periodic import box3, minimum_image
 from .neb import NEB_DEFAULTS, NEBResult, run_neb
 from .profile import PROFILE_DEFAULTS, ProfileAnalysis, analyse_path
 
@@ -34,9 +35,7 @@ GLASS_DEFAULTS = dict(
 
 def unwrap_to(x_b: np.ndarray, x_a: np.ndarray, box) -> np.ndarray:
     """x_b moved particle by particle to the periodic image nearest to x_a (minimum-image displacements)."""
-    box = np.broadcast_to(np.asarray(box, np.float64), (3,))
-    dx = np.asarray(x_b, np.float64) - np.asarray(x_a, np.float64)
-    dx -= box * np.rint(dx / box)
+    dx = minimum_image(np.asarray(x_b, np.float64) - np.asarray(x_a, np.float64), box3(box))
     return np.asarray(x_a, np.float64) + dx
 
 
@@ -149,7 +148,7 @@ def neb_pair(x_a, x_b, diameters, box, hbar: float, mass: float = model.MASS, **
     g.update(gl_opt)
     diam = np.ascontiguousarray(diameters, np.float64)
     n = diam.size
-    box = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
+    box = box3(box)
     x_a = np.array(x_a, np.float64).reshape(n, 3)
     x_b = unwrap_to(np.asarray(x_b, np.float64).reshape(n, 3), x_a, box)
     if g["remove_drift"]:  # same centre of mass at both ends (required by the translation-free band)

@@ -33,6 +33,7 @@ import numpy as np
 
 from .isstore import ISStore, write_store
 from .. import model
+from ..util.periodic import minimum_image
 from .lammps import DensityError, LammpsDataError, energy_from_filename, read_lammps_data, wrap_centered
 
 # the attribute holding the file names is left out when it would exceed HDF5's compact attribute size
@@ -182,8 +183,7 @@ def import_lammps_dir(
         for k in reversed(kept):
             if r["e"] - k["e"] > energy_tol:
                 break
-            dx = r["x"] - k["x"]
-            dx -= box * np.rint(dx / box)
+            dx = minimum_image(r["x"] - k["x"], box)
             if abs(r["e"] - k["e"]) <= energy_tol and np.abs(dx).max() < position_tol:
                 same = k
                 break

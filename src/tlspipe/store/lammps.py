@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..util.periodic import box3, wrap
 
 ATOM_STYLES = ("charge", "sphere")
 # number of columns without / with the three image flags
@@ -98,8 +99,8 @@ class LammpsData:
         self.positions = np.asarray(self.positions, np.float64).reshape(-1, 3)
         n = self.positions.shape[0]
         self.diameters = np.asarray(self.diameters, np.float64).reshape(n)
-        self.box = np.broadcast_to(np.asarray(self.box, np.float64), (3,)).copy()
-        self.lo = np.broadcast_to(np.asarray(self.lo, np.float64), (3,)).copy()
+        self.box = box3(self.box)
+        self.lo = box3(self.lo)
         self.hi = self.lo + self.box if self.hi is None else np.asarray(self.hi, np.float64).reshape(3)
         self.ids = np.asarray(self.ids, np.int64).reshape(n)
         self.types = np.ones(n, np.int64) if self.types is None else np.asarray(self.types, np.int64).reshape(n)
@@ -154,8 +155,8 @@ class LammpsData:
 def wrap_centered(x, box) -> np.ndarray:
     """Wrap coordinates into [-L/2, L/2) per axis (L = box edge, sigma)."""
     x = np.asarray(x, np.float64)
-    L = np.broadcast_to(np.asarray(box, np.float64), (3,))
-    y = x - L * np.floor(x / L + 0.5)
+    L = box3(box)
+    y = wrap(x, L)
     # floor(...) can land one image off when x/L + 0.5 rounds onto an integer
     y = np.where(y >= 0.5 * L, y - L, y)
     y = np.where(y < -0.5 * L, y + L, y)
@@ -438,9 +439,9 @@ def write_lammps_data(
         raise LammpsDataError(f"{path}: {n} positions but {d.size} diameters")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(d))):
         raise LammpsDataError(f"{path}: refusing to write NaN/inf positions or diameters")
-    L = np.broadcast_to(np.asarray(box, np.float64), (3,))
-    lo = -0.5 * L if lo is None else np.broadcast_to(np.asarray(lo, np.float64), (3,))
-    hi = lo + L if hi is None else np.broadcast_to(np.asarray(hi, np.float64), (3,))
+    L = box3(box)
+    lo = -0.5 * L if lo is None else box3(lo)
+    hi = lo + L if hi is None else box3(hi)
     ids = np.arange(1, n + 1) if ids is None else np.asarray(ids, np.int64).reshape(n)
     types = np.ones(n, np.int64) if types is None else np.asarray(types, np.int64).reshape(n)
     n_types = int(types.max())
