@@ -149,7 +149,7 @@ def test_cli_config_file_against_flags(store, tmp_path, monkeypatch, flags, expe
     seen = {}
 
     def fake_run_pairs(store_path, pairs, out, cfg, **kw):
-        seen.update(batch.resolve_config(cfg))
+        seen.update(batch.resolve_config(cfg).as_dict())
         return pd.DataFrame({C.STATUS: []})
 
     monkeypatch.setattr(batch, "run_pairs", fake_run_pairs)
