@@ -39,6 +39,10 @@ class _FlatOptions:
         unknown = sorted(set(options) - set(cls.keys()))
         if unknown:
             raise cls._unknown(unknown)
+        return cls._build(options)
+
+    @classmethod
+    def _build(cls, options: dict):
         return cls(**options)
 
     @classmethod
@@ -141,12 +145,8 @@ class PairOptions(_FlatOptions):
         return TypeError(f"unknown options {unknown}; known: {sorted(cls.keys())}")
 
     @classmethod
-    def from_dict(cls, options=None):
-        """The options of one flat mapping; unknown keys raise (naming them) and are never passed on."""
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(cls.keys()))
-        if unknown:
-            raise cls._unknown(unknown)
+    def _build(cls, options: dict):
+        """Each part from its own keys of the flat mapping; the rest are fields of this record."""
         parts = {name: part(**{k: options.pop(k) for k in part.keys() if k in options}) for name, part in _PARTS}
         return cls(**parts, **options)
 
