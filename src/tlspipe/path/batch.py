@@ -174,7 +174,8 @@ def _row_key(a, b):
     return (int(a), int(b))
 
 
-def _atomic_write(df: pd.DataFrame, path: Path, meta: dict):
+def _write_results(df: pd.DataFrame, path: Path, meta: dict):
+    """The results table with its metadata and the sha256 of its rows, written atomically."""
     table = pa.Table.from_pandas(df, preserve_index=False)
     md = dict(table.schema.metadata or {})
     md[b"tlspipe"] = json.dumps({**meta, "content_sha256": results_sha256(df)}, default=str).encode()
@@ -315,11 +316,11 @@ def run_pairs(store_path, pairs, out_path, config: dict | PathOptions | None = N
         new.append(row)
         current = pd.concat([done, pd.DataFrame(new)], ignore_index=True) if len(done) else pd.DataFrame(new)
         current = current[C.IDS + C.EXACT]
-        _atomic_write(current, out_path, meta)
+        _write_results(current, out_path, meta)
         log.info("%s %d-%d: %s E_qs=%.4g barrier=%.4g d=%.4g (%d it, %.2f s)", glass, a, b, row[C.STATUS],
                  row[C.E_QS], row[C.BARRIER], row[C.PATH_LENGTH], row[C.N_ITER], row[C.SECONDS])
     if not out_path.exists():
-        _atomic_write(C.empty_exact(), out_path, meta)
+        _write_results(C.empty_exact(), out_path, meta)
     allres = pd.read_parquet(out_path)
     key = pd.MultiIndex.from_arrays([df[C.IS_A].to_numpy(), df[C.IS_B].to_numpy()], names=[C.IS_A, C.IS_B])
     allres = allres.set_index([C.IS_A, C.IS_B])

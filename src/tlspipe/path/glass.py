@@ -121,9 +121,9 @@ def neb_pair(x_a, x_b, diameters, box, hbar: float, mass: float = model.MASS, *,
 
     options: :class:`~tlspipe.path.options.PairOptions` (default: the defaults); overrides: some of its
     flat keys (those of NEB_DEFAULTS, PROFILE_DEFAULTS and GLASS_DEFAULTS) as keywords.  Never raises for a
-    physical failure: the result's status is then 'failed: <reason>'.  A band stopped by :class:`EarlyNotDW` gives
-    status 'not_dw' with barrier and d NaN (they would come from an unconverged band); so does a band that
-    did not converge ('failed: NEB not converged').
+    physical failure: the result's status is then 'failed: <reason>'.  A band stopped by
+    :class:`EarlyNotDW` gives status 'not_dw' with barrier and d NaN (they would come from an unconverged
+    band); so does a band that did not converge ('failed: NEB not converged').
     """
     t0 = time.perf_counter()
     opts = PairOptions.of(options, **overrides)
