@@ -50,7 +50,7 @@ class _FlatOptions:
         """``options`` (default: the defaults) with the keyword ``overrides`` (validated as in from_dict)."""
         if options is None:
             return cls.from_dict(overrides)
-        return cls.from_dict({**options.as_dict(), **overrides}) if overrides else options
+        return type(options).from_dict({**options.as_dict(), **overrides}) if overrides else options
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.keys()}
