@@ -149,7 +149,7 @@ def test_cli_config_file_against_flags(store, tmp_path, monkeypatch, flags, expe
     seen = {}
 
     def fake_run_pairs(store_path, pairs, out, cfg, **kw):
-        seen.update(batch.resolve_config(cfg))
+        seen.update(batch.resolve_config(cfg).as_dict())
         return pd.DataFrame({C.STATUS: []})
 
     monkeypatch.setattr(batch, "run_pairs", fake_run_pairs)
@@ -193,10 +193,10 @@ def test_stale_results_are_recomputed_not_reused(store, tmp_path, monkeypatch, c
 
     calls = []
 
-    def fake_compute(x_a, x_b, diam, box, cfg):  # tags each row with the options it was made with
-        calls.append(cfg["images"])
+    def fake_compute(x_a, x_b, diam, box, opts):  # tags each row with the options it was made with
+        calls.append(opts.neb.images)
         row = {c: np.nan for c in C.EXACT}
-        row.update({C.STATUS: f"not_dw images={cfg['images']} units={cfg['units']}", C.N_ITER: 0})
+        row.update({C.STATUS: f"not_dw images={opts.neb.images} units={opts.units}", C.N_ITER: 0})
         return row, None
 
     monkeypatch.setattr(batch, "compute_pair", fake_compute)
@@ -271,9 +271,9 @@ def test_workflow_side_file_of_other_options_is_not_reused(store, tmp_path, monk
     (a config edit between the kill and the rerun) is moved aside and its pairs recomputed."""
     from tlspipe.loop.run import neb_options, run_chunk
 
-    def fake_compute(x_a, x_b, diam, box, cfg):
+    def fake_compute(x_a, x_b, diam, box, opts):
         row = {c: np.nan for c in C.EXACT}
-        row.update({C.STATUS: f"not_dw images={cfg['images']}", C.N_ITER: 0})
+        row.update({C.STATUS: f"not_dw images={opts.neb.images}", C.N_ITER: 0})
         return row, None
 
     monkeypatch.setattr(batch, "compute_pair", fake_compute)

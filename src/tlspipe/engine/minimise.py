@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..util.periodic import min_image
 from .potential import energy_forces_auto, max_force, new_nlist
 
 
@@ -142,7 +143,7 @@ def _known_minimum(x, v, f, e, box, refs, ref_e, n_ref, exit_energy, exit_distan
             r2 = 0.0
             for d in range(3):
                 q = x[i, d] - m[i, d]
-                q -= box[d] * np.rint(q / box[d])
+                q = min_image(q, box[d])
                 r2 += q * q
                 fd += f[i, d] * q
             if r2 > r2max:

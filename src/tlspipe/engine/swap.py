@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..util.periodic import min_image
 from .potential import RC, build_pairs, pair_energy, sij
 
 
@@ -48,9 +49,9 @@ def _site_energy(x, box, diam, start, nbr, i, si, skip):
         dx = x[i, 0] - x[k, 0]
         dy = x[i, 1] - x[k, 1]
         dz = x[i, 2] - x[k, 2]
-        dx -= box[0] * np.rint(dx / box[0])
-        dy -= box[1] * np.rint(dy / box[1])
-        dz -= box[2] * np.rint(dz / box[2])
+        dx = min_image(dx, box[0])
+        dy = min_image(dy, box[1])
+        dz = min_image(dz, box[2])
         e += pair_energy(dx * dx + dy * dy + dz * dz, sij(si, diam[k]))
     return e
 

@@ -115,9 +115,9 @@ def _glass_tf(args):
 
         return read_table(path, f"--glass-tf {path}", [C.GLASS, TF])
     if args.config:
-        from ..workflow import glass_table
+        from ..workflow import glass_tf
 
-        return {g["glass"]: g["tf"] for g in glass_table(_load_config(args.config))}
+        return glass_tf(_load_config(args.config))
     return None
 
 

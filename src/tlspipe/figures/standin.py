@@ -18,7 +18,7 @@ import pandas as pd
 from .. import columns as C
 from .. import model
 from .common import (PRED_BARRIER, PRED_DW, PRED_E_QS, PROCEDURE_BOTH, PROCEDURE_ITERATIVE,
-                     PROCEDURE_STANDARD, SHAP_VALUE_PREFIX, TF, TLS_THRESHOLD)
+                     PROCEDURE_STANDARD, SHAP_VALUE_PREFIX, TF, TLS_THRESHOLD, glass_tf_map)
 
 #: epsilon / k_B of the default ('paper') unit preset, K (used for e_qs_kelvin)
 EPS_K = model.unit_preset("paper").epsilon_kelvin
@@ -54,7 +54,7 @@ def make_tables(seed: int = 0, pairs_per_glass: int = 250, glasses: dict | None 
             rows.append(_pairs_of_glass(rng, name, tf, pairs_per_glass))
     pairs = pd.concat(rows, ignore_index=True)
     glass_df = pd.DataFrame(gl)
-    tf_of = dict(zip(glass_df[C.GLASS], glass_df[TF]))
+    tf_of = glass_tf_map(glass_df)
     tf_col = pairs[C.GLASS].map(tf_of).to_numpy(dtype=float)
 
     # hidden truth and predictions for every pair

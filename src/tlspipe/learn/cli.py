@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as C
+from ..util.io import atomic_path
 from .config import DEFAULTS, MEMBER_KINDS
 
 _READERS = {".parquet": pd.read_parquet, ".pq": pd.read_parquet, ".feather": pd.read_feather, ".csv": pd.read_csv}
@@ -32,14 +33,13 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     if suffix not in _READERS:
         raise ValueError(f"{path}: unknown output format {path.suffix!r}; use .parquet, .feather or .csv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if suffix in (".parquet", ".pq"):
-        df.to_parquet(tmp, index=False)
-    elif suffix == ".feather":
-        df.reset_index(drop=True).to_feather(tmp)
-    else:
-        df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        if suffix in (".parquet", ".pq"):
+            df.to_parquet(tmp, index=False)
+        elif suffix == ".feather":
+            df.reset_index(drop=True).to_feather(tmp)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,47 @@ def candidate_name(layer: int, kind: str) -> str:
     return f"L{layer}_{kind}"
 
 
+def _bags(folds, groups: np.ndarray, early_stopping_fraction: float, seed: int) -> list[tuple]:
+    """(fit rows, early-stopping rows, held-out rows) of each bag: the training rows of fold f split by
+    :func:`early_stopping_split` (seed + f), the held-out rows its validation rows."""
+    return [(*early_stopping_split(tr, groups, early_stopping_fraction, seed + f), va)
+            for f, (tr, va) in enumerate(folds)]
+
+
+class _Budget:
+    """Deadlines of the model fits of one StackEnsemble.fit: each fit gets its share of the time left,
+    ``remaining`` being the work still to do in units of one bagged fit."""
+
+    def __init__(self, t_start: float, seconds: float | None, remaining: float):
+        self.seconds = seconds
+        self.end = None if seconds is None else t_start + float(seconds)
+        self.remaining = remaining
+
+    def left(self) -> float | None:
+        """Seconds left (None: no limit)."""
+        return None if self.end is None else self.end - time.perf_counter()
+
+    def deadline_for(self, units: float) -> float | None:
+        """The deadline of a fit of ``units`` bagged fits (None: no limit); counts it as done."""
+        if self.end is None:
+            return None
+        left = self.end - time.perf_counter()
+        share = max(left, 0.0) * units / max(self.remaining, units)
+        self.remaining = max(self.remaining - units, 0.0)
+        return time.perf_counter() + share
+
+
+@dataclass
+class _Bagged:
+    """What the bagged copies of each candidate gave: OOF predictions, rounds per bag, seconds, bags stopped
+    by their deadline (candidate name -> value)."""
+
+    oof: dict[str, np.ndarray] = field(default_factory=dict)
+    rounds: dict[str, list[int]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    stopped_by_time: dict[str, int] = field(default_factory=dict)
+
+
 class StackEnsemble:
     """Weighted stacking ensemble for binary classification (``task_kind="classify"``, output: probability of
     class 1) or regression (``"regress"``, output in the units of the target it was fit on).
@@ -201,9 +243,64 @@ class StackEnsemble:
         groups (n,) (glass labels; None = every row its own group)."""
         cfg = self.config
         t_start = time.perf_counter()
+        X, y, w = self._checked_inputs(X, y, w)
+        n, p = X.shape
+        groups = np.arange(n) if groups is None else np.asarray(groups)
+        folds, cv_desc = grouped_folds(groups, cfg["n_folds"], cfg["seed"])
+        k = len(folds)
+        bags = _bags(folds, groups, cfg["early_stopping_fraction"], cfg["seed"])
+        members = list(cfg["members"])
+        refit_w = k / (k - 1)
+        budget = _Budget(t_start, cfg["time_budget"], cfg["n_layers"] * len(members) * (k + refit_w))
+        bagged = _Bagged()
+        events: list[str] = []
+
+        self._fit_layer(1, X, y, w, bags, budget, bagged)
+        self.layer1_kinds_ = members
+        n_layers = 1
+        if cfg["n_layers"] == 2:
+            left = budget.left()
+            if left is not None and left < 0.1 * float(budget.seconds):
+                events.append(f"layer 2 skipped: {max(left, 0):.1f} s of the {budget.seconds:.0f} s budget left "
+                              "after layer 1")
+                budget.remaining -= len(members) * (k + refit_w)
+            else:
+                self._fit_layer(2, self._layer2_inputs(X, bagged.oof), y, w, bags, budget, bagged)
+                n_layers = 2
+        self.n_layers_ = n_layers
+
+        names, ens_oof = self._fit_weights(bagged.oof, y, w)
+        t_refit = time.perf_counter()
+        self.models_ = self._refit(self._refit_names(names), X, y, w, bagged, budget, refit_w)
+        refit_seconds = time.perf_counter() - t_refit
+
+        loss = self._loss()
+        self.oof_ = bagged.oof
+        self.fit_info_ = {
+            "cv": cv_desc,
+            "n_rows": int(n),
+            "n_features": int(p),
+            "n_groups": int(len(np.unique(groups))),
+            "n_layers_fitted": n_layers,
+            "oof_loss": {c: loss(y, bagged.oof[c], w) for c in names},
+            "oof_loss_ensemble": loss(y, ens_oof, w),
+            "loss": "weighted_logloss" if self.task_kind == "classify" else "weighted_mse",
+            "bag_rounds": bagged.rounds,
+            "bag_fits_stopped_by_time": bagged.stopped_by_time,
+            "refit_rounds": {c: int(m.n_rounds_) for c, m in self.models_.items()},
+            "member_seconds": bagged.seconds,
+            "refit_seconds": refit_seconds,
+            "fit_seconds": time.perf_counter() - t_start,
+            "time_budget": budget.seconds,
+            "events": events,
+        }
+        return self
+
+    def _checked_inputs(self, X, y, w):
+        """X as contiguous float64, y as float64, w as float64 or None; raises ValueError on bad input."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        n, p = X.shape
+        n = X.shape[0]
         if len(y) != n:
             raise ValueError(f"X has {n} rows but y has {len(y)}")
         if not np.all(np.isfinite(y)):
@@ -214,123 +311,78 @@ class StackEnsemble:
             w = np.asarray(w, dtype=np.float64)
             if len(w) != n or not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError("sample weights must be finite, >= 0 and one per row")
-        groups = np.arange(n) if groups is None else np.asarray(groups)
-        folds, cv_desc = grouped_folds(groups, cfg["n_folds"], cfg["seed"])
-        k = len(folds)
-        # (fit rows, early-stopping rows, held-out rows) of each bag
-        bags = [(*early_stopping_split(tr, groups, cfg["early_stopping_fraction"], cfg["seed"] + f), va)
-                for f, (tr, va) in enumerate(folds)]
+        return X, y, w
 
-        members = list(cfg["members"])
-        budget = cfg["time_budget"]
-        deadline_total = None if budget is None else t_start + float(budget)
-        refit_w = k / (k - 1)
-        # remaining work in units of one bagged fit
-        remaining = [cfg["n_layers"] * len(members) * (k + refit_w)]
+    def _fit_layer(self, layer: int, Xl: np.ndarray, y, w, bags, budget: _Budget, bagged: _Bagged):
+        """Bagged copies of every member kind on the inputs Xl of a layer: their out-of-fold predictions,
+        rounds, seconds and time stops go into ``bagged``."""
+        cfg = self.config
+        for j, kind in enumerate(cfg["members"]):
+            name = candidate_name(layer, kind)
+            t0 = time.perf_counter()
+            pred = np.empty(len(y))
+            rounds = []
+            n_time = 0
+            for f, (tr, es, va) in enumerate(bags):
+                m = self._new_member(kind, tr, y, seed=cfg["seed"] + 1000 * layer + 10 * j + f)
+                m.fit(
+                    Xl[tr], y[tr], None if w is None else w[tr],
+                    eval_set=(Xl[es], y[es], None if w is None else w[es]),
+                    deadline=budget.deadline_for(1.0),
+                    early_stopping_rounds=cfg["early_stopping_rounds"],
+                )
+                pred[va] = m.predict(Xl[va])
+                rounds.append(m.n_rounds_)
+                n_time += int(m.stopped_by_time_)
+            bagged.oof[name] = pred
+            bagged.rounds[name] = rounds
+            bagged.seconds[name] = time.perf_counter() - t0
+            bagged.stopped_by_time[name] = n_time
 
-        def deadline_for(units: float) -> float | None:
-            if deadline_total is None:
-                return None
-            left = deadline_total - time.perf_counter()
-            share = max(left, 0.0) * units / max(remaining[0], units)
-            remaining[0] = max(remaining[0] - units, 0.0)
-            return time.perf_counter() + share
+    def _layer2_inputs(self, X: np.ndarray, oof: dict[str, np.ndarray]) -> np.ndarray:
+        """[features, layer-1 OOF predictions]: the inputs of layer 2 when fitting."""
+        return np.hstack([X, np.column_stack([oof[candidate_name(1, m)] for m in self.config["members"]])])
 
-        events: list[str] = []
-        bag_rounds: dict[str, list[int]] = {}
-        oof: dict[str, np.ndarray] = {}
-        member_seconds: dict[str, float] = {}
-        stopped_by_time: dict[str, int] = {}
-
-        def fit_layer(layer: int, Xl: np.ndarray):
-            for j, kind in enumerate(members):
-                name = candidate_name(layer, kind)
-                t0 = time.perf_counter()
-                pred = np.empty(n)
-                rounds = []
-                n_time = 0
-                for f, (tr, es, va) in enumerate(bags):
-                    m = self._new_member(kind, tr, y, seed=cfg["seed"] + 1000 * layer + 10 * j + f)
-                    m.fit(
-                        Xl[tr], y[tr], None if w is None else w[tr],
-                        eval_set=(Xl[es], y[es], None if w is None else w[es]),
-                        deadline=deadline_for(1.0),
-                        early_stopping_rounds=cfg["early_stopping_rounds"],
-                    )
-                    pred[va] = m.predict(Xl[va])
-                    rounds.append(m.n_rounds_)
-                    n_time += int(m.stopped_by_time_)
-                oof[name] = pred
-                bag_rounds[name] = rounds
-                member_seconds[name] = time.perf_counter() - t0
-                stopped_by_time[name] = n_time
-
-        fit_layer(1, X)
-        self.layer1_kinds_ = members
-        n_layers = 1
-        if cfg["n_layers"] == 2:
-            left = None if deadline_total is None else deadline_total - time.perf_counter()
-            if left is not None and left < 0.1 * float(budget):
-                events.append(f"layer 2 skipped: {max(left, 0):.1f} s of the {budget:.0f} s budget left after layer 1")
-                remaining[0] -= len(members) * (k + refit_w)
-            else:
-                X2 = np.hstack([X, np.column_stack([oof[candidate_name(1, m)] for m in members])])
-                fit_layer(2, X2)
-                n_layers = 2
-        self.n_layers_ = n_layers
-
-        # final weighted ensemble on OOF predictions
+    def _fit_weights(self, oof: dict[str, np.ndarray], y, w) -> tuple[list[str], np.ndarray]:
+        """Ensemble weights of all candidates on their OOF predictions (into ``weights_``); returns the
+        candidate names and the ensemble's OOF prediction."""
         names = list(oof)
         P = np.column_stack([oof[c] for c in names])
-        if cfg["ensemble"] == "caruana":
-            wts = caruana_weights(P, y, self._loss(), w, cfg["ensemble_rounds"])
+        if self.config["ensemble"] == "caruana":
+            wts = caruana_weights(P, y, self._loss(), w, self.config["ensemble_rounds"])
         else:
             wts = nnls_weights(P, y, w)
         self.weights_ = {c: float(v) for c, v in zip(names, wts)}
-        ens_oof = P @ wts
+        return names, P @ wts
 
-        # refit the needed models on all rows
+    def _refit_names(self, names: list[str]) -> list[str]:
+        """The candidates to refit on all rows: those with weight > 0, and every layer-1 kind when a layer-2
+        candidate needs its inputs (or ``refit_all``)."""
+        members = self.config["members"]
         needed = [c for c in names if self.weights_[c] > 0]
         need_l1 = self.refit_all or any(c.startswith("L2_") for c in needed)
-        refit_names = [candidate_name(1, m) for m in members if need_l1 or self.weights_[candidate_name(1, m)] > 0]
-        refit_names += [c for c in needed if c.startswith("L2_")]
-        remaining[0] = len(refit_names) * refit_w
+        refit = [candidate_name(1, m) for m in members if need_l1 or self.weights_[candidate_name(1, m)] > 0]
+        return refit + [c for c in needed if c.startswith("L2_")]
+
+    def _refit(self, refit_names: list[str], X, y, w, bagged: _Bagged, budget: _Budget,
+               refit_w: float) -> dict[str, Member]:
+        """One model per candidate retrained on all rows with the mean rounds of its bagged copies."""
+        cfg = self.config
+        members = list(cfg["members"])
+        budget.remaining = len(refit_names) * refit_w
         X2_full = None
         if any(c.startswith("L2_") for c in refit_names):
-            X2_full = np.hstack([X, np.column_stack([oof[candidate_name(1, m)] for m in members])])
-        t_refit = time.perf_counter()
-        self.models_ = {}
-        all_idx = np.arange(n)
+            X2_full = self._layer2_inputs(X, bagged.oof)
+        models = {}
+        all_idx = np.arange(len(y))
         for c in refit_names:
             layer, kind = int(c[1]), c[3:]
             Xl = X if layer == 1 else X2_full
             m = self._new_member(kind, all_idx, y, seed=cfg["seed"] + 7 + 1000 * layer + 10 * members.index(kind))
-            n_rounds = max(int(round(float(np.mean(bag_rounds[c])))), 1)
-            m.fit(Xl, y, w, n_rounds=n_rounds, deadline=deadline_for(refit_w))
-            self.models_[c] = m
-        refit_seconds = time.perf_counter() - t_refit
-
-        loss = self._loss()
-        self.oof_ = oof
-        self.fit_info_ = {
-            "cv": cv_desc,
-            "n_rows": int(n),
-            "n_features": int(p),
-            "n_groups": int(len(np.unique(groups))),
-            "n_layers_fitted": n_layers,
-            "oof_loss": {c: loss(y, oof[c], w) for c in names},
-            "oof_loss_ensemble": loss(y, ens_oof, w),
-            "loss": "weighted_logloss" if self.task_kind == "classify" else "weighted_mse",
-            "bag_rounds": bag_rounds,
-            "bag_fits_stopped_by_time": stopped_by_time,
-            "refit_rounds": {c: int(m.n_rounds_) for c, m in self.models_.items()},
-            "member_seconds": member_seconds,
-            "refit_seconds": refit_seconds,
-            "fit_seconds": time.perf_counter() - t_start,
-            "time_budget": budget,
-            "events": events,
-        }
-        return self
+            n_rounds = max(int(round(float(np.mean(bagged.rounds[c])))), 1)
+            m.fit(Xl, y, w, n_rounds=n_rounds, deadline=budget.deadline_for(refit_w))
+            models[c] = m
+        return models
 
     def _new_member(self, kind: str, idx: np.ndarray, y: np.ndarray, seed: int) -> Member:
         cfg = self.config

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as C
+from ..util.io import atomic_path
 from .select import baseline_batch, initial_batch, next_batch, seen_hopping, split_chunks
 
 log = logging.getLogger("tlspipe.loop")
@@ -29,9 +29,8 @@ PRED_DW, PRED_QS, PRED_BARRIER, TF = C.PRED_DW, C.PRED_E_QS, C.PRED_BARRIER, C.T
 def _write_parquet(df: pd.DataFrame, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
     return path
 
 
@@ -47,8 +46,7 @@ def read_exact(files) -> pd.DataFrame:
     frames = [pd.read_parquet(f) for f in files if Path(f).exists()]
     frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="object" if c in (C.GLASS, C.STATUS) else "float64")
-                             for c in C.IDS + C.EXACT})
+        return C.empty_exact()
     return pd.concat(frames, ignore_index=True)
 
 

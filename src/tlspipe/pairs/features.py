@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +39,8 @@ import pyarrow.parquet as pq
 
 from .. import __version__, columns
 from ..store.isstore import StoreError, glass_name, open_store, read_checked, read_store
+from ..util.io import atomic_path
+from ..util.periodic import box3
 from . import kernel
 
 FORMAT = "tlspipe-pairs"
@@ -134,12 +135,11 @@ def featurise_store(store_path, out_path, glass=None, m: int = 3, max_delta_e: f
             raise PairsError(f"threads must be >= 1, got {threads}")
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
-    tmp = out_path.with_name(out_path.name + ".tmp")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     n_kept = n_new = 0
     t_compute = 0.0
     try:
-        with pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
+        with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
             sink = _Sink(writer, schema, glass, m, trans, chunk_rows)
             try:
                 if n_old:
@@ -150,11 +150,8 @@ def featurise_store(store_path, out_path, glass=None, m: int = 3, max_delta_e: f
             finally:
                 sink.close()  # waits for the last background write (and re-raises its error)
             t_compute = time.perf_counter() - t0
-        os.replace(tmp, out_path)
     finally:
         numba.set_num_threads(old_threads)
-        if tmp.exists():
-            tmp.unlink()
     seconds = time.perf_counter() - t_start
     return {
         "n_pairs": n_kept + n_new, "n_new_pairs": n_new, "n_kept_pairs": n_kept, "n_is": n_is,
@@ -189,7 +186,7 @@ def read_metadata(path) -> dict:
 # --------------------------------------------------------------------------- helpers
 
 def _box3(box, what) -> np.ndarray:
-    b = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
+    b = box3(box)
     if not np.all(np.isfinite(b)) or np.any(b <= 0):
         raise PairsError(f"{what} must be positive and finite, got {b}")
     return b

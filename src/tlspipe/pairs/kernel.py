@@ -22,6 +22,8 @@ def n_geo(m: int) -> int:
 
 @njit(cache=True, inline="always")
 def _minimg(x, box_len, inv_len):
+    """Minimum image of one coordinate with the reciprocal edge precomputed (x * inv_len, the kernels' form;
+    not bit-identical to dividing, as tlspipe.util.periodic does elsewhere)."""
     return x - box_len * np.rint(x * inv_len)
 
 
@@ -39,9 +41,9 @@ def _squared_displacements(pa, pb, box, inv, buf):
         dx = xb[i] - xa[i]
         dy = yb[i] - ya[i]
         dz = zb[i] - za[i]
-        dx -= lx * np.rint(dx * ix)
-        dy -= ly * np.rint(dy * iy)
-        dz -= lz * np.rint(dz * iz)
+        dx = _minimg(dx, lx, ix)
+        dy = _minimg(dy, ly, iy)
+        dz = _minimg(dz, lz, iz)
         r2 = dx * dx + dy * dy + dz * dz
         buf[i] = r2
         s2 += r2

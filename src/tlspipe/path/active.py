@@ -18,7 +18,9 @@ import numpy as np
 
 from .. import model
 from ..engine import ForceField
+from ..util.periodic import box3, minimum_image
 from .neb import interpolate, run_neb
+from .options import GlassOptions, NEBOptions
 
 
 class ActiveBand:
@@ -30,7 +32,7 @@ class ActiveBand:
 
     def __init__(self, x_a, x_b, diameters, box, active, n_images: int, skin: float = 0.3):
         n = diameters.size
-        box = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
+        box = box3(box)
         act = np.flatnonzero(active)
         # environment: every particle that can come within the interaction range of an active one
         reach = model.max_cutoff(diameters) + skin + 0.5
@@ -70,8 +72,7 @@ def _min_dist_to_set(x, idx, box):
     """Distance of every particle to the nearest particle of idx (minimum image), (N,)."""
     out = np.full(x.shape[0], np.inf)
     for j in idx:
-        dx = x - x[j]
-        dx -= box * np.rint(dx / box)
+        dx = minimum_image(x - x[j], box)
         np.minimum(out, np.sqrt(np.sum(dx * dx, axis=1)), out=out)
     return out
 
@@ -86,19 +87,19 @@ def select_active(x_a, x_b, box, disp: float, shell: float) -> np.ndarray:
     return near
 
 
-def active_neb(x_a, x_b, diameters, box, e_a, e_b, glass_opt: dict, neb_opt: dict):
+def active_neb(x_a, x_b, diameters, box, e_a, e_b, glass_opt: GlassOptions, neb_opt: NEBOptions):
     """Relax the active band and return (full band (M, 3N) to start from, info dict)."""
     n = diameters.size
-    m = int(neb_opt.get("images", 40))
-    active = select_active(x_a, x_b, box, glass_opt["active_disp"], glass_opt["active_shell"])
+    m = int(neb_opt.images)
+    active = select_active(x_a, x_b, box, glass_opt.active_disp, glass_opt.active_shell)
     info = {"n_active": int(active.sum())}
     if active.sum() > 0.5 * n:  # not localised: nothing to gain
         info["active_iter"] = 0
         return None, info
-    band_fn = ActiveBand(x_a, x_b, diameters, box, active, m, skin=glass_opt["skin"])
+    band_fn = ActiveBand(x_a, x_b, diameters, box, active, m, skin=glass_opt.skin)
     d0 = float(np.linalg.norm(x_b - x_a))
     res = run_neb(x_a[active].ravel(), x_b[active].ravel(), band_fn, e_a, e_b, atom_dim=3, d_scale=d0,
-                  **neb_opt)
+                  options=neb_opt)
     info["active_iter"] = res.n_iter
     info["active_converged"] = res.converged
     if not np.all(np.isfinite(res.band)):

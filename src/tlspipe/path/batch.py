@@ -41,47 +41,32 @@ import pyarrow.parquet as pq
 from .. import __version__, model
 from .. import columns as C
 from ..store.isstore import content_hash, glass_name, read_positions, read_store
-from .glass import GLASS_DEFAULTS, neb_pair
-from .neb import NEB_DEFAULTS
-from .profile import PROFILE_DEFAULTS
+from ..util.io import atomic_path
+from ..util.periodic import box3
+from .glass import neb_pair
+from .options import PathOptions
 
 log = logging.getLogger(__name__)
 
-#: Every tunable of the exact-path calculation, with its default.  Units: epsilon, sigma, masses 1.
-DEFAULTS: dict = {
-    **NEB_DEFAULTS,
-    **PROFILE_DEFAULTS,
-    **GLASS_DEFAULTS,
-    "units": "paper",  # unit preset (model.UNIT_PRESETS) or a mapping sigma_angstrom/epsilon_kelvin/mass_amu
-    "tls_threshold": 0.0015,  # epsilon: a DW with E_qs below this is a TLS (reported in the log only)
-}
-
-_RUN_KEYS = set(DEFAULTS)
+#: Every tunable of the exact-path calculation, with its default (explained in :mod:`tlspipe.path.options`).
+#: Units: epsilon, sigma, masses 1.
+DEFAULTS: dict = PathOptions().as_dict()
 
 
-def resolve_config(config: dict | None) -> dict:
-    """DEFAULTS updated by ``config``; unknown keys raise ValueError naming them."""
-    cfg = dict(DEFAULTS)
-    if config:
-        unknown = sorted(set(config) - _RUN_KEYS)
-        if unknown:
-            raise ValueError(f"unknown exact-path option(s) {unknown}; known: {sorted(_RUN_KEYS)}")
-        cfg.update(config)
-    model.unit_preset(cfg["units"])  # validates
-    if int(cfg["images"]) < 3:
-        raise ValueError(f"images={cfg['images']}: a band needs at least 3 images")
-    return cfg
+def resolve_config(config) -> PathOptions:
+    """The options of a flat mapping of exact-path options (missing keys take their DEFAULTS); unknown keys
+    raise ValueError naming them, as do an unknown unit preset and fewer than 3 images.  PathOptions pass
+    through unchanged."""
+    if isinstance(config, PathOptions):
+        return config
+    return PathOptions.from_dict(config)
 
 
-def _physics_options(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k in NEB_DEFAULTS or k in PROFILE_DEFAULTS or k in GLASS_DEFAULTS}
-
-
-def provenance(store_path, glass: str, cfg: dict) -> dict:
+def provenance(store_path, glass: str, opts: PathOptions) -> dict:
     """What a result depends on: the store's content hash, the glass label, every option that changes a
     number (physics options and the unit preset; not tls_threshold, which only counts) and the version."""
     prov = {"store_sha256": content_hash(store_path), "glass": glass,
-            "options": {**_physics_options(cfg), "units": cfg["units"]}, "tlspipe_version": __version__}
+            "options": opts.physics(), "tlspipe_version": __version__}
     return json.loads(json.dumps(prov, sort_keys=True, default=str))  # as it reads back from the file
 
 
@@ -126,7 +111,7 @@ def _reusable_results(out_path: Path, prov: dict) -> pd.DataFrame:
     recorded sha256 to ``<stem>.damaged-<k>.parquet`` (kept, never deleted), with a warning that names the file
     and the reason, and nothing is reused; a file that is not a results table is refused (ValueError)."""
     if not out_path.exists():
-        return _empty_results()
+        return C.empty_exact()
     refuse = (f"; it is not a results table of 'tlspipe neb' - move it away or choose another output")
     try:
         meta = (pq.read_schema(out_path).metadata or {}).get(b"tlspipe")
@@ -158,7 +143,7 @@ def _reusable_results(out_path: Path, prov: dict) -> pd.DataFrame:
     os.replace(out_path, aside)
     log.warning("%s: results not reused, %s; moved to %s, and every pair is computed anew", out_path, why,
                 aside.name)
-    return _empty_results()
+    return C.empty_exact()
 
 
 def read_pairs_table(pairs) -> pd.DataFrame:
@@ -189,22 +174,14 @@ def _row_key(a, b):
     return (int(a), int(b))
 
 
-def _atomic_write(df: pd.DataFrame, path: Path, meta: dict):
+def _write_results(df: pd.DataFrame, path: Path, meta: dict):
+    """The results table with its metadata and the sha256 of its rows, written atomically."""
     table = pa.Table.from_pandas(df, preserve_index=False)
     md = dict(table.schema.metadata or {})
     md[b"tlspipe"] = json.dumps({**meta, "content_sha256": results_sha256(df)}, default=str).encode()
     table = table.replace_schema_metadata(md)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-
-
-def _empty_results() -> pd.DataFrame:
-    cols = {c: pd.Series(dtype="object" if c in (C.GLASS, C.STATUS) else "float64") for c in C.IDS + C.EXACT}
-    df = pd.DataFrame(cols)
-    for c in (C.IS_A, C.IS_B, C.N_ITER):
-        df[c] = df[c].astype(np.int64)
-    return df
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def write_xyz(path, band: np.ndarray, energy: np.ndarray, diameters: np.ndarray, box) -> Path:
@@ -215,18 +192,16 @@ def write_xyz(path, band: np.ndarray, energy: np.ndarray, diameters: np.ndarray,
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    box = np.broadcast_to(np.asarray(box, np.float64), (3,))
+    box = box3(box)
     n = diameters.size
     lattice = f"{box[0]:.10g} 0 0 0 {box[1]:.10g} 0 0 0 {box[2]:.10g}"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         for k, (x, e) in enumerate(zip(band.reshape(band.shape[0], n, 3), energy)):
             fh.write(f"{n}\n")
             fh.write(f'Lattice="{lattice}" Properties=species:S:1:pos:R:3:radius:R:1 pbc="T T T" '
                      f"energy={e:.12f} image={k}\n")
             for i in range(n):
                 fh.write(f"X {x[i, 0]:.10f} {x[i, 1]:.10f} {x[i, 2]:.10f} {0.5 * diameters[i]:.6f}\n")
-    os.replace(tmp, path)
     return path
 
 
@@ -258,15 +233,15 @@ def _write_profile(h5path: Path, glass: str, a: int, b: int, res, row: dict):
             g.attrs["e1"] = res.analysis.e1
 
 
-def compute_pair(x_a, x_b, diameters, box, cfg: dict):
+def compute_pair(x_a, x_b, diameters, box, opts: PathOptions):
     """(row dict without ids, PairResult or None) for one pair; exceptions become failed rows."""
-    preset = model.unit_preset(cfg["units"])
+    preset = model.unit_preset(opts.units)
     t0 = time.perf_counter()
     row = {C.STATUS: "", C.E_QS: math.nan, C.E_QS_K: math.nan, C.BARRIER: math.nan, C.DELTA_E: math.nan,
            C.PATH_LENGTH: math.nan, C.DELTA0: math.nan, C.N_ITER: 0, C.SECONDS: 0.0}
     res = None
     try:
-        res = neb_pair(x_a, x_b, diameters, box, preset.hbar, model.MASS, **_physics_options(cfg))
+        res = neb_pair(x_a, x_b, diameters, box, preset.hbar, model.MASS, options=opts.pair)
         row.update({C.STATUS: res.status, C.E_QS: res.e_qs, C.E_QS_K: float(preset.to_kelvin(res.e_qs)),
                     C.BARRIER: res.barrier, C.DELTA_E: res.delta_e, C.PATH_LENGTH: res.d, C.DELTA0: res.delta0,
                     C.N_ITER: int(res.n_iter)})
@@ -278,7 +253,7 @@ def compute_pair(x_a, x_b, diameters, box, cfg: dict):
     return row, res
 
 
-def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_path=None, xyz_dir=None,
+def run_pairs(store_path, pairs, out_path, config: dict | PathOptions | None = None, profiles_path=None, xyz_dir=None,
               glass: str | None = None, progress: bool = False) -> pd.DataFrame:
     """Exact results for the pairs (DataFrame or CSV/Parquet file with is_a, is_b) of one IS store.
 
@@ -289,7 +264,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
     xyz_dir: directory for one extended-XYZ band per pair; glass: label (default: the store's 'glass'
     attribute, else the name of its folder, as every command).
     """
-    cfg = resolve_config(config)
+    opts = resolve_config(config)
     store_path = Path(store_path)
     store = read_store(store_path, positions=False)
     glass = str(glass or glass_name(store_path, store.attrs))
@@ -310,7 +285,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
                              f"({store_path}); pass one glass at a time")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    prov = provenance(store_path, glass, cfg)
+    prov = provenance(store_path, glass, opts)
     done = _reusable_results(out_path, prov)
     have = {_row_key(a, b) for a, b in zip(done[C.IS_A], done[C.IS_B])}
     todo = []
@@ -319,8 +294,8 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
         if k not in have:
             have.add(k)
             todo.append(k)
-    meta = {"tlspipe_version": __version__, "config": cfg, "store": str(store_path), "glass": glass,
-            "hbar": model.unit_preset(cfg["units"]).hbar, "provenance": prov}
+    meta = {"tlspipe_version": __version__, "config": opts.as_dict(), "store": str(store_path), "glass": glass,
+            "hbar": opts.hbar, "provenance": prov}
     if todo:
         log.info("%s: %d pairs to compute (%d already in %s)", glass, len(todo), len(df) - len(todo), out_path)
     iterator = todo
@@ -331,7 +306,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
     new = []
     for a, b in iterator:
         x = read_positions(store_path, [a, b])
-        row, res = compute_pair(x[0], x[1], store.diameters, store.box, cfg)
+        row, res = compute_pair(x[0], x[1], store.diameters, store.box, opts)
         row = {C.GLASS: glass, C.IS_A: a, C.IS_B: b, **row}
         if profiles_path is not None:
             _write_profile(Path(profiles_path), glass, a, b, res if res is not None else _NoResult(), row)
@@ -341,19 +316,19 @@ def run_pairs(store_path, pairs, out_path, config: dict | None = None, profiles_
         new.append(row)
         current = pd.concat([done, pd.DataFrame(new)], ignore_index=True) if len(done) else pd.DataFrame(new)
         current = current[C.IDS + C.EXACT]
-        _atomic_write(current, out_path, meta)
+        _write_results(current, out_path, meta)
         log.info("%s %d-%d: %s E_qs=%.4g barrier=%.4g d=%.4g (%d it, %.2f s)", glass, a, b, row[C.STATUS],
                  row[C.E_QS], row[C.BARRIER], row[C.PATH_LENGTH], row[C.N_ITER], row[C.SECONDS])
     if not out_path.exists():
-        _atomic_write(_empty_results(), out_path, meta)
+        _write_results(C.empty_exact(), out_path, meta)
     allres = pd.read_parquet(out_path)
     key = pd.MultiIndex.from_arrays([df[C.IS_A].to_numpy(), df[C.IS_B].to_numpy()], names=[C.IS_A, C.IS_B])
     allres = allres.set_index([C.IS_A, C.IS_B])
     allres = allres[~allres.index.duplicated(keep="last")]
     out = allres.reindex(key).reset_index()[C.IDS + C.EXACT]
-    n_tls = int(((out[C.STATUS] == C.STATUS_DW) & (out[C.E_QS] < cfg["tls_threshold"])).sum())
+    n_tls = int(((out[C.STATUS] == C.STATUS_DW) & (out[C.E_QS] < opts.tls_threshold)).sum())
     log.info("%s: %d pairs, %s; %d TLS (E_qs < %g epsilon)", glass, len(out),
-             out[C.STATUS].value_counts().to_dict(), n_tls, cfg["tls_threshold"])
+             out[C.STATUS].value_counts().to_dict(), n_tls, opts.tls_threshold)
     return out
 
 

@@ -39,20 +39,21 @@ def register(subparsers):
 FLAG_OPTIONS = ("units", "images", "tol", "max_iter", "climb")
 
 
-def options(args) -> dict:
-    """The options of a parsed command line: the --config file, then the flags that were given."""
+def options(args):
+    """The options of a parsed command line (a :class:`~tlspipe.path.options.PathOptions`): the defaults,
+    then the --config file, then the flags that were given."""
     from ..cli import given_flags, read_json_options
+    from .batch import resolve_config
 
     cfg = read_json_options(args.config, "exact-path options (keys of tlspipe.path.DEFAULTS)") if args.config else {}
-    return {**cfg, **given_flags(args, FLAG_OPTIONS)}
+    return resolve_config({**cfg, **given_flags(args, FLAG_OPTIONS)})
 
 
 def _run(args) -> int:
     from .batch import run_pairs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    cfg = options(args)
-    res = run_pairs(args.store, args.pairs, args.out, cfg, profiles_path=args.profiles, xyz_dir=args.path_xyz,
+    res = run_pairs(args.store, args.pairs, args.out, options(args), profiles_path=args.profiles, xyz_dir=args.path_xyz,
                     glass=args.glass, progress=args.progress)
     counts = res["status"].value_counts().to_dict()
     print(f"{len(res)} pairs -> {args.out}: {counts}")

@@ -16,27 +16,18 @@ import numpy as np
 from .. import model
 from ..engine import ForceField
 from ..engine.potential import band_energy_forces
-from .neb import NEB_DEFAULTS, NEBResult, run_neb
-from .profile import PROFILE_DEFAULTS, ProfileAnalysis, analyse_path
+from ..util.periodic import box3, minimum_image
+from .neb import NEBResult, run_neb
+from .options import GlassOptions, PairOptions
+from .profile import ProfileAnalysis, analyse_path
 
-GLASS_DEFAULTS = dict(
-    endpoint_ftol=1e-3,  # epsilon/sigma: an end with max_i |F_i| above this is not a minimum (a band pinned to a non-stationary end slides downhill)
-    remove_drift=True,  # subtract the mean displacement (a rigid translation) between the two IS
-    skin=0.3,  # sigma, Verlet skin of the per-image neighbour lists
-    active=False,  # first relax a band of the moving particles only, then finish on the full band
-    active_disp=1e-3,  # sigma: particles displaced more than this between the ends are mobile
-    active_shell=1.0,  # sigma: ... and all particles within this distance of a mobile one
-    early_not_dw=True,  # stop a band early once images lie well below both ends (see neb_pair)
-    early_min_iter=100,  # ... not before this many iterations
-    early_margin=1e-3,  # epsilon: ... by more than this, at two checks 50 iterations apart
-)
+#: The defaults of :class:`~tlspipe.path.options.GlassOptions` (where each is explained), as a flat dict.
+GLASS_DEFAULTS = GlassOptions().as_dict()
 
 
 def unwrap_to(x_b: np.ndarray, x_a: np.ndarray, box) -> np.ndarray:
     """x_b moved particle by particle to the periodic image nearest to x_a (minimum-image displacements)."""
-    box = np.broadcast_to(np.asarray(box, np.float64), (3,))
-    dx = np.asarray(x_b, np.float64) - np.asarray(x_a, np.float64)
-    dx -= box * np.rint(dx / box)
+    dx = minimum_image(np.asarray(x_b, np.float64) - np.asarray(x_a, np.float64), box3(box))
     return np.asarray(x_a, np.float64) + dx
 
 
@@ -103,15 +94,6 @@ class PairResult:
     info: dict = field(default_factory=dict)
 
 
-def split_options(config: dict | None):
-    """Split a flat option dict into (neb, profile, glass) option dicts; unknown keys raise TypeError."""
-    config = dict(config or {})
-    neb = {k: config.pop(k) for k in list(config) if k in NEB_DEFAULTS}
-    prof = {k: config.pop(k) for k in list(config) if k in PROFILE_DEFAULTS}
-    gl = {k: config.pop(k) for k in list(config) if k in GLASS_DEFAULTS}
-    return neb, prof, gl, config
-
-
 class EarlyNotDW:
     """Stop rule for bands that cannot become a double well.
 
@@ -133,52 +115,51 @@ class EarlyNotDW:
         return "early not_dw" if self.hits >= 2 else None
 
 
-def neb_pair(x_a, x_b, diameters, box, hbar: float, mass: float = model.MASS, **options) -> PairResult:
+def neb_pair(x_a, x_b, diameters, box, hbar: float, mass: float = model.MASS, *,
+             options: PairOptions | None = None, **overrides) -> PairResult:
     """Minimum energy path, double-well test, E_qs, barrier, Delta0 for IS x_a -> x_b (each (N, 3)).
 
-    options: keys of NEB_DEFAULTS, PROFILE_DEFAULTS and GLASS_DEFAULTS.  Never raises for a physical
-    failure: the result's status is then 'failed: <reason>'.  A band stopped by :class:`EarlyNotDW` gives
-    status 'not_dw' with barrier and d NaN (they would come from an unconverged band); so does a band that
-    did not converge ('failed: NEB not converged').
+    options: :class:`~tlspipe.path.options.PairOptions` (default: the defaults); overrides: some of its
+    flat keys (those of NEB_DEFAULTS, PROFILE_DEFAULTS and GLASS_DEFAULTS) as keywords.  Never raises for a
+    physical failure: the result's status is then 'failed: <reason>'.  A band stopped by
+    :class:`EarlyNotDW` gives status 'not_dw' with barrier and d NaN (they would come from an unconverged
+    band); so does a band that did not converge ('failed: NEB not converged').
     """
     t0 = time.perf_counter()
-    neb_opt, prof_opt, gl_opt, rest = split_options(options)
-    if rest:
-        raise TypeError(f"unknown options {sorted(rest)}")
-    g = dict(GLASS_DEFAULTS)
-    g.update(gl_opt)
+    opts = PairOptions.of(options, **overrides)
+    g = opts.glass
     diam = np.ascontiguousarray(diameters, np.float64)
     n = diam.size
-    box = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
+    box = box3(box)
     x_a = np.array(x_a, np.float64).reshape(n, 3)
     x_b = unwrap_to(np.asarray(x_b, np.float64).reshape(n, 3), x_a, box)
-    if g["remove_drift"]:  # same centre of mass at both ends (required by the translation-free band)
+    if g.remove_drift:  # same centre of mass at both ends (required by the translation-free band)
         x_b -= np.mean(x_b - x_a, axis=0)
-    ff = ForceField(diam, box, skin=g["skin"])
+    ff = ForceField(diam, box, skin=g.skin)
     e_a, f_a = ff.energy_forces(x_a)
     e_b, f_b = ff.energy_forces(x_b)
     fa, fb = max_particle_force(f_a), max_particle_force(f_b)
     info = {"endpoint_max_force": (fa, fb)}
-    if max(fa, fb) > g["endpoint_ftol"]:
+    if max(fa, fb) > g.endpoint_ftol:
         return PairResult("failed: endpoint not a minimum", delta_e=abs(e_b - e_a),
                           seconds=time.perf_counter() - t0, info=info)
     if np.max(np.abs(x_b - x_a)) == 0.0:
         return PairResult("failed: identical endpoints", seconds=time.perf_counter() - t0, info=info)
-    m = int(neb_opt.get("images", NEB_DEFAULTS["images"]))
+    m = int(opts.neb.images)
     band0 = None
     n_iter = 0
     climb_only = False
-    if g["active"]:
+    if g.active:
         from .active import active_neb
 
-        band0, act_info = active_neb(x_a, x_b, diam, box, e_a, e_b, g, neb_opt)
+        band0, act_info = active_neb(x_a, x_b, diam, box, e_a, e_b, g, opts.neb)
         info.update(act_info)
         n_iter += act_info.get("active_iter", 0)
         climb_only = band0 is not None and bool(act_info.get("active_converged"))
-    full = FullBand(diam, box, m - 2, skin=g["skin"])
-    stop = EarlyNotDW(g["early_min_iter"], g["early_margin"]) if g["early_not_dw"] else None
+    full = FullBand(diam, box, m - 2, skin=g.skin)
+    stop = EarlyNotDW(g.early_min_iter, g.early_margin) if g.early_not_dw else None
     res = run_neb(x_a.ravel(), x_b.ravel(), full, e_a, e_b, atom_dim=3, band=band0, climb_only=climb_only,
-                  remove_translation=True, stop_check=stop, **neb_opt)
+                  remove_translation=True, stop_check=stop, options=opts.neb)
     n_iter += res.n_iter
     info["full_iter"] = res.n_iter
     info["neb_seconds"] = time.perf_counter() - t0
@@ -192,7 +173,7 @@ def neb_pair(x_a, x_b, diameters, box, hbar: float, mass: float = model.MASS, **
         out.status = f"failed: NEB {res.reason or 'not converged'}"
         out.delta_e = abs(e_b - e_a)
     else:
-        ana = analyse_path(res.band, res.energy, lambda r: ff.energy(r.reshape(n, 3)), hbar, mass, **prof_opt)
+        ana = analyse_path(res.band, res.energy, lambda r: ff.energy(r.reshape(n, 3)), hbar, mass, opts.profile)
         out.analysis = ana
         out.status = ana.status
         out.e_qs, out.barrier, out.delta_e, out.d, out.delta0 = ana.e_qs, ana.barrier, ana.delta_e, ana.d, ana.delta0

@@ -44,29 +44,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-NEB_DEFAULTS = dict(
-    images=40,  # images including both ends
-    method="string",  # 'string': equal-arc-length reparametrisation, no springs; 'neb': springs
-    spring=1.0,  # kappa, epsilon / sigma^2 (the paper's value; method 'neb' only)
-    spring_ref_length=1.0,  # sigma: kappa_eff = kappa * clip((ref / d0)^2, 1, spring_max / kappa)
-    spring_max=100.0,  # epsilon / sigma^2
-    tol=1e-4,  # epsilon / sigma: largest per-particle NEB force at convergence (scaled below)
-    tol_ref_length=1.0,  # sigma: tol_eff = tol * min(1, d0 / tol_ref_length)
-    max_iter=5000,  # iterations, both stages together
-    optimiser="lbfgs",  # 'lbfgs' (global), 'quickmin' (per image), 'fire' (global FIRE 2.0), 'sd'
-    lbfgs_memory=5,  # pairs kept; 10 and 20 need as many iterations on glass pairs, each ~15% dearer
-    lbfgs_h0=0.005,  # sigma^2/epsilon: first (gradient) step length per unit force; < 2 / max curvature
-    climb=True,  # climbing-image stage after the plain band converged
-    dt=0.02,  # initial (fire) or fixed (quickmin, sd: use <= 0.005 for a glass) time step
-    dt_max=0.05,  # fire only
-    dt_min=1e-5,
-    n_delay=5,
-    f_inc=1.1,
-    f_dec=0.5,
-    alpha0=0.1,
-    f_alpha=0.99,
-    max_move=0.05,  # sigma per particle per step
-)
+from .options import NEBOptions
+
+#: The defaults of :class:`~tlspipe.path.options.NEBOptions` (where each is explained), as a flat dict.
+NEB_DEFAULTS = NEBOptions().as_dict()
 
 
 @njit(cache=True, error_model="numpy")
@@ -503,7 +484,8 @@ def effective_tol(d0: float, tol: float, ref_length: float) -> float:
 
 def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int = 3, band=None,
             callback=None, d_scale: float | None = None, climb_only: bool = False,
-            remove_translation: bool = False, stop_check=None, **options) -> NEBResult:
+            remove_translation: bool = False, stop_check=None, options: NEBOptions | None = None,
+            **overrides) -> NEBResult:
     """Relax a band between the fixed end points x_a, x_b (flattened, length D) to the minimum energy path.
 
     band_energy_forces(X) -> (E, F) for the interior images X (K, D); e_a, e_b: end energies.
@@ -514,14 +496,11 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
     (not converged) with that reason.
     remove_translation: keep each image's centre of mass fixed (translation-invariant periodic systems;
     the end points should then have the same centre of mass).
-    options: keys of NEB_DEFAULTS.  A band that does not converge within max_iter is returned with
-    converged=False; one whose energies or forces become non-finite stops with reason 'diverged'.
+    options: :class:`~tlspipe.path.options.NEBOptions` (default: the defaults); overrides: some of its fields
+    as keywords.  A band that does not converge within max_iter is returned with converged=False; one whose
+    energies or forces become non-finite stops with reason 'diverged'.
     """
-    opt = dict(NEB_DEFAULTS)
-    unknown = set(options) - set(opt)
-    if unknown:
-        raise TypeError(f"unknown NEB options {sorted(unknown)}; known: {sorted(opt)}")
-    opt.update(options)
+    opt = NEBOptions.of(options, **overrides)
     t0 = time.perf_counter()
     x_a = np.asarray(x_a, dtype=np.float64).ravel()
     x_b = np.asarray(x_b, dtype=np.float64).ravel()
@@ -529,7 +508,7 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
         raise ValueError(f"end points differ in shape: {x_a.shape} vs {x_b.shape}")
     if x_a.size % atom_dim:
         raise ValueError(f"dimension {x_a.size} is not a multiple of atom_dim={atom_dim}")
-    M = int(opt["images"]) if band is None else band.shape[0]
+    M = int(opt.images) if band is None else band.shape[0]
     if M < 3:
         raise ValueError(f"a band needs at least 3 images, got {M}")
     X = interpolate(x_a, x_b, M) if band is None else np.array(band, dtype=np.float64).reshape(M, -1)
@@ -537,22 +516,22 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
     d0 = float(np.linalg.norm(x_b - x_a)) if d_scale is None else float(d_scale)
     if d0 == 0.0:
         raise ValueError("the two end points coincide")
-    if opt["method"] not in ("string", "neb"):
-        raise ValueError(f"unknown NEB method {opt['method']!r}; use 'string' or 'neb'")
-    string = opt["method"] == "string"
-    kappa = 0.0 if string else effective_spring(d0, opt["spring"], opt["spring_ref_length"], opt["spring_max"])
-    tol = effective_tol(d0, opt["tol"], opt["tol_ref_length"])
+    if opt.method not in ("string", "neb"):
+        raise ValueError(f"unknown NEB method {opt.method!r}; use 'string' or 'neb'")
+    string = opt.method == "string"
+    kappa = 0.0 if string else effective_spring(d0, opt.spring, opt.spring_ref_length, opt.spring_max)
+    tol = effective_tol(d0, opt.tol, opt.tol_ref_length)
     E = np.empty(M)
     E[0], E[-1] = e_a, e_b
     F = np.zeros_like(X)
     V = np.zeros_like(X)
     tau = np.zeros_like(X)
     fneb = np.zeros_like(X)
-    params = np.array([opt["dt_max"], opt["dt_min"], opt["n_delay"], opt["f_inc"], opt["f_dec"],
-                       opt["alpha0"], opt["f_alpha"], opt["max_move"]], dtype=np.float64)
-    uses_velocity = opt["optimiser"] in ("fire", "quickmin")
-    stages = [False, True] if opt["climb"] else [False]
-    if climb_only and opt["climb"]:
+    params = np.array([opt.dt_max, opt.dt_min, opt.n_delay, opt.f_inc, opt.f_dec,
+                       opt.alpha0, opt.f_alpha, opt.max_move], dtype=np.float64)
+    uses_velocity = opt.optimiser in ("fire", "quickmin")
+    stages = [False, True] if opt.climb else [False]
+    if climb_only and opt.climb:
         stages = [True]
     it = 0
     history = []
@@ -560,11 +539,11 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
     climb_index = -1
     reason = ""
     converged = False
-    if opt["optimiser"] not in ("lbfgs", "fire", "quickmin", "sd"):
-        raise ValueError(f"unknown optimiser {opt['optimiser']!r}; use 'lbfgs', 'quickmin', 'fire' or 'sd'")
+    if opt.optimiser not in ("lbfgs", "fire", "quickmin", "sd"):
+        raise ValueError(f"unknown optimiser {opt.optimiser!r}; use 'lbfgs', 'quickmin', 'fire' or 'sd'")
     for climb in stages:
-        lbfgs = LBFGS(X[1:-1].size, opt["lbfgs_memory"], opt["lbfgs_h0"], opt["max_move"], atom_dim)
-        state = np.array([opt["dt"], opt["alpha0"], 0.0, 0.0])
+        lbfgs = LBFGS(X[1:-1].size, opt.lbfgs_memory, opt.lbfgs_h0, opt.max_move, atom_dim)
+        state = np.array([opt.dt, opt.alpha0, 0.0, 0.0])
         V[:] = 0.0
         converged = False
         while True:
@@ -592,17 +571,17 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
                 if why:
                     reason = why
                     break
-            if it >= opt["max_iter"]:
+            if it >= opt.max_iter:
                 reason = "not converged"
                 break
-            if opt["optimiser"] == "fire":
+            if opt.optimiser == "fire":
                 fire_update(X, V, fneb, state, params, atom_dim)
-            elif opt["optimiser"] == "lbfgs":
+            elif opt.optimiser == "lbfgs":
                 lbfgs.step(X, fneb, fmax)
-            elif opt["optimiser"] == "quickmin":
-                quickmin_update(X, V, fneb, opt["dt"], opt["max_move"], atom_dim)
+            elif opt.optimiser == "quickmin":
+                quickmin_update(X, V, fneb, opt.dt, opt.max_move, atom_dim)
             else:
-                X[1:-1] += opt["dt"] * fneb[1:-1]
+                X[1:-1] += opt.dt * fneb[1:-1]
             if string:
                 if climb_index > 0:
                     reparametrise(X, 0, climb_index)

@@ -20,19 +20,11 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.signal import find_peaks
 
+from .options import ProfileOptions
 from .schrodinger import solve_levels, wkb_delta0
 
-#: Defaults of the profile analysis (documented in DEFAULTS of :mod:`tlspipe.path`).
-PROFILE_DEFAULTS = dict(
-    dw_abs_tol=1e-6,  # epsilon: an extremum counts only with a prominence above max(abs, rel * barrier)
-    dw_rel_tol=1e-3,  # fraction of the classical barrier
-    grid_points=2001,  # coarse grid of the Schroedinger solve (a second grid of 2n-1 is used for Richardson)
-    extension_margin=1.0,  # extend until V >= V_top + margin * max(barrier, extension_min_height)
-    extension_min_height=0.05,  # epsilon
-    extension_max_points=400,  # per side
-    edge_weight_tol=1e-8,  # largest probability of the two levels within 2% of the grid edges
-    extension_attempts=12,  # the wall margin doubles after each attempt whose levels reach the edges
-)
+#: The defaults of :class:`~tlspipe.path.options.ProfileOptions` (where each is explained), as a flat dict.
+PROFILE_DEFAULTS = ProfileOptions().as_dict()
 
 
 def arc_length(band: np.ndarray) -> np.ndarray:
@@ -139,19 +131,16 @@ class ProfileAnalysis:
 
 
 def analyse_path(band: np.ndarray, energy: np.ndarray, energy_fn, hbar: float, mass: float = 1.0,
-                 **options) -> ProfileAnalysis:
+                 options: ProfileOptions | None = None, **overrides) -> ProfileAnalysis:
     """Double-well test, extension, Schroedinger splitting and WKB element of a converged path.
 
     band: (M, ...) images including both ends (the ends must be minima); energy: (M,) their energies
     (epsilon); energy_fn(r) -> energy of a configuration shaped like one image (used for the extension);
-    hbar: reduced Planck constant (``model.unit_preset(...).hbar``); options: keys of PROFILE_DEFAULTS.
-    E_qs = E1 - E0 and Delta0 are computed for double wells only (NaN otherwise).
+    hbar: reduced Planck constant (``model.unit_preset(...).hbar``); options:
+    :class:`~tlspipe.path.options.ProfileOptions` (default: the defaults); overrides: some of its fields as
+    keywords.  E_qs = E1 - E0 and Delta0 are computed for double wells only (NaN otherwise).
     """
-    opt = dict(PROFILE_DEFAULTS)
-    unknown = set(options) - set(opt)
-    if unknown:
-        raise TypeError(f"unknown profile options {sorted(unknown)}; known: {sorted(opt)}")
-    opt.update(options)
+    opt = ProfileOptions.of(options, **overrides)
     band = np.asarray(band, dtype=np.float64)
     e = np.asarray(energy, dtype=np.float64)
     s = arc_length(band)
@@ -159,22 +148,22 @@ def analyse_path(band: np.ndarray, energy: np.ndarray, energy_fn, hbar: float, m
     xi = s / d
     barrier = classical_barrier(e)
     delta_e = float(abs(e[-1] - e[0]))
-    dw = double_well_test(e, opt["dw_abs_tol"], opt["dw_rel_tol"])
+    dw = double_well_test(e, opt.dw_abs_tol, opt.dw_rel_tol)
     out = ProfileAnalysis("dw" if dw.is_dw else "not_dw", d, delta_e, barrier, dw=dw, xi=xi, v=e)
     if not dw.is_dw:
         return out
 
     top = float(e.max())
-    height = max(barrier, opt["extension_min_height"])
-    margin = opt["extension_margin"]
+    height = max(barrier, opt.extension_min_height)
+    margin = opt.extension_margin
     seg_l = (s[1] - s[0]) / d
     seg_r = (s[-1] - s[-2]) / d
     sl, vl, sr, vr = np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
-    for attempt in range(int(opt["extension_attempts"])):
+    for attempt in range(int(opt.extension_attempts)):
         v_stop = top + margin * height
-        nl, vl_new = extend_end(energy_fn, band[0], band[1], v_stop, opt["extension_max_points"], start=sl.size)
+        nl, vl_new = extend_end(energy_fn, band[0], band[1], v_stop, opt.extension_max_points, start=sl.size)
         sl, vl = np.concatenate([sl, nl]), np.concatenate([vl, vl_new])
-        nr, vr_new = extend_end(energy_fn, band[-1], band[-2], v_stop, opt["extension_max_points"], start=sr.size)
+        nr, vr_new = extend_end(energy_fn, band[-1], band[-2], v_stop, opt.extension_max_points, start=sr.size)
         sr, vr = np.concatenate([sr, nr]), np.concatenate([vr, vr_new])
         tol = dw.tolerance
         if np.any(np.minimum.accumulate(vl) < e[0] - tol) or np.any(np.minimum.accumulate(vr) < e[-1] - tol):
@@ -183,9 +172,9 @@ def analyse_path(band: np.ndarray, energy: np.ndarray, energy_fn, hbar: float, m
         xs = np.concatenate([-sl[::-1] * seg_l, xi, 1.0 + sr * seg_r])
         vs = np.concatenate([vl[::-1], e, vr])
         spline = PchipInterpolator(xs * d, vs, extrapolate=False)
-        lev = solve_levels(spline, xs[0] * d, xs[-1] * d, hbar, mass, n_grid=opt["grid_points"], n_levels=2)
+        lev = solve_levels(spline, xs[0] * d, xs[-1] * d, hbar, mass, n_grid=opt.grid_points, n_levels=2)
         out.xi, out.v, out.n_extension, out.edge_weight = xs, vs, (sl.size, sr.size), lev.edge_weight
-        if lev.edge_weight <= opt["edge_weight_tol"]:
+        if lev.edge_weight <= opt.edge_weight_tol:
             break
         margin *= 2.0  # the levels feel the ends of the extension: go higher
     else:

@@ -21,7 +21,6 @@ identifies IS across trajectories and writes the HDF5 store atomically.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -31,6 +30,8 @@ import numpy as np
 from .. import engine
 from .defaults import EXPLORE_DEFAULTS, TAU_QUENCH_BY_TF
 from ..store.isstore import ISStore, write_store
+from ..util.io import atomic_path
+from ..util.periodic import minimum_image, wrap
 
 log = logging.getLogger("tlspipe.explore")
 
@@ -47,8 +48,7 @@ def default_tau_quench(tf: float) -> float:
 
 
 def min_image_max_disp(a, b, box) -> float:
-    d = a - b
-    d -= box * np.rint(d / box)
+    d = minimum_image(a - b, box)
     return float(np.sqrt((d * d).sum(1)).max())
 
 
@@ -111,10 +111,6 @@ class ISRegistry:
         return k
 
 
-def _wrap(x, box):
-    return x - box * np.floor(x / box + 0.5)
-
-
 def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     """One trajectory.  Returns the IS it found (local ids) and the sequence of visited local ids."""
     p = {**EXPLORE_DEFAULTS, **params}
@@ -160,7 +156,7 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
             n_unconverged += 1
             seq.append(-1)  # breaks the chain of consecutive quenches
             continue
-        k_is = reg.find(etot / n, _wrap(xm, box))
+        k_is = reg.find(etot / n, wrap(xm, box))
         if k_is < 0 and p["refine_ftol"] < p["ftol"]:
             if p["engine"] == "lammps":
                 xm, etot, _ = lmp.minimise(xm, ftol=p["refine_ftol"])
@@ -168,7 +164,7 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
                 xm, res = engine.fire_minimise(xm, diam, box, ftol=p["refine_ftol"])
                 etot = res.energy
                 n_refine_steps += res.n_steps
-        seq.append(reg.add(etot / n, _wrap(xm, box), t, traj))
+        seq.append(reg.add(etot / n, wrap(xm, box), t, traj))
     if p["engine"] == "lammps":
         lmp.close()
     return {
@@ -208,9 +204,8 @@ def _run_and_save(args):
     out["seconds"] = time.perf_counter() - t0
     out["key"] = np.array(_params_key(x0, diam, box, seed, params))
     path = _checkpoint_path(Path(ckpt_dir), traj)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
+    with atomic_path(path, ".tmp.npz") as tmp:
+        np.savez(tmp, **out)
     return traj, len(out["energies"]), out["seconds"]
 
 

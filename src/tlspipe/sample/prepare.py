@@ -153,15 +153,15 @@ def write_glass(glass: Glass, data_path, meta_path=None):
     from pathlib import Path
 
     from ..store.lammps import write_lammps_data
+    from ..util.io import atomic_path
 
     data_path = Path(data_path)
     meta_path = Path(meta_path) if meta_path else data_path.with_suffix(".json")
     m = glass.meta
     comment = (f"tlspipe glass: N={m['n_particles']} Tf={m['tf']} seed={m['seed']} "
                f"equilibrated={m['equilibration']['equilibrated']}")
-    tmp = meta_path.with_name(meta_path.name + ".tmp")
-    tmp.write_text(json.dumps(m, indent=1))
-    write_lammps_data(data_path, glass.positions, glass.diameters, glass.box, atom_style="charge",
-                      velocities=glass.velocities, comment=comment)
-    tmp.replace(meta_path)
+    with atomic_path(meta_path) as tmp:  # the metadata appears only once the data file is complete
+        tmp.write_text(json.dumps(m, indent=1))
+        write_lammps_data(data_path, glass.positions, glass.diameters, glass.box, atom_style="charge",
+                          velocities=glass.velocities, comment=comment)
     return data_path, meta_path

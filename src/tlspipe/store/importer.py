@@ -33,6 +33,7 @@ import numpy as np
 
 from .isstore import ISStore, write_store
 from .. import model
+from ..util.periodic import minimum_image
 from .lammps import DensityError, LammpsDataError, energy_from_filename, read_lammps_data, wrap_centered
 
 # the attribute holding the file names is left out when it would exceed HDF5's compact attribute size
@@ -63,6 +64,115 @@ def _list_files(directory: Path, pattern: str, out: Path | None) -> list[Path]:
     return files
 
 
+def _read(path: Path, expected_density: float | None):
+    """One data file; its errors become LammpsImportError."""
+    try:
+        return read_lammps_data(path, expected_density=expected_density)
+    except DensityError as e:
+        raise LammpsImportError(str(e)) from None
+    except LammpsDataError as e:
+        raise LammpsImportError(f"{e} (use --pattern to select only the LAMMPS data files)") from None
+
+
+def _check_same_glass(path: Path, data, ref: tuple):
+    """A file must hold the glass of the first file ``ref`` = (file, diameters, box): the same particle
+    number, the same diameter of every particle id and the same box."""
+    n = data.n_particles
+    rpath, rdiam, rbox = ref
+    if n != rdiam.size:
+        raise LammpsImportError(f"{path}: {n} particles, but {rpath.name} has {rdiam.size}: "
+                                "a store holds one glass; move the other files elsewhere")
+    if not np.array_equal(np.sort(data.diameters), np.sort(rdiam)):
+        raise LammpsImportError(f"{path}: its set of diameters differs from that of {rpath.name}: a different "
+                                "model or particle number; a store holds one glass")
+    if not np.array_equal(data.diameters, rdiam):
+        k = int(np.nonzero(data.diameters != rdiam)[0][0])
+        raise LammpsImportError(
+            f"{path}: particle id {data.ids[k]} has diameter {data.diameters[k]!r} but "
+            f"{rdiam[k]!r} in {rpath.name}: the diameters are permuted, so this is another glass "
+            "(swap Monte Carlo permutes diameters) or renumbered atoms; a store holds one glass")
+    if not np.allclose(data.box, rbox, rtol=1e-12, atol=0):
+        raise LammpsImportError(f"{path}: box {data.box.tolist()} differs from {rbox.tolist()} in {rpath.name}: "
+                                "a store holds one glass at one density")
+
+
+def _minimum_record(path: Path, data, ref: tuple, ff, *, ftol: float, reminimise: bool, minimise_ftol: float,
+                    name_tol: float) -> tuple[dict, str]:
+    """(record {file, x, e, fmax}, what happened: 'minimum', 'reminimised' or 'rejected') of one file: its
+    energy per particle and largest force with the engine, re-minimised when not a minimum (or rejected, the
+    record then holding the reason), else its name energy checked.  Warnings point at the importer's caller."""
+    from ..engine import fire_minimise
+
+    n = data.n_particles
+    x = wrap_centered(data.positions, ref[2])
+    ff.reset()
+    e_tot, f = ff.energy_forces(x)
+    fmax = _max_force(f)
+    e = e_tot / n
+    if not math.isfinite(e):
+        raise LammpsImportError(f"{path}: the energy is not finite (overlapping particles?)")
+    if fmax <= ftol:
+        e_name = energy_from_filename(path)
+        if e_name is not None and abs(e - e_name) > name_tol:
+            raise LammpsImportError(
+                f"{path}: the file name says {e_name!r} per particle but the structure has {e:.12g} "
+                f"(difference {e - e_name:.3g} > {name_tol:g}); the file is damaged, belongs to another "
+                "model, or is misnamed")
+        return {"file": path.name, "x": x, "e": e, "fmax": fmax}, "minimum"
+    if not reminimise:
+        msg = (f"{path}: not a minimum (max|F| = {fmax:.3g} > ftol = {ftol:.3g}); rejected "
+               "(use --reminimise to minimise it, or raise --ftol)")
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        return {"file": path.name, "reason": f"max|F| = {fmax:.6g} > ftol = {ftol:.6g}"}, "rejected"
+    xm, res = fire_minimise(x, ref[1], ref[2], ftol=minimise_ftol)
+    if not res.converged:
+        raise LammpsImportError(f"{path}: not a minimum (max|F| = {fmax:.3g}) and FIRE did not converge "
+                                f"(max|F| = {res.max_force:.3g} after {res.n_steps} steps); check the file")
+    warnings.warn(f"{path}: not a minimum (max|F| = {fmax:.3g} > ftol = {ftol:.3g}); re-minimised "
+                  f"with FIRE, energy per particle {e:.10f} -> {res.energy / n:.10f} "
+                  "(the energy in the file name is not checked)", RuntimeWarning, stacklevel=3)
+    return {"file": path.name, "x": wrap_centered(xm, ref[2]), "e": res.energy / n, "fmax": res.max_force}, \
+        "reminimised"
+
+
+def _merge_duplicates(recs: list[dict], box, energy_tol: float, position_tol: float):
+    """(distinct IS in ascending energy, each with its 'sources', [(file, same-as file)]): records with the same
+    energy (to energy_tol) and positions (largest minimum-image coordinate difference below position_tol) are
+    one IS."""
+    recs = sorted(recs, key=lambda r: (r["e"], r["file"]))
+    kept: list[dict] = []
+    duplicates = []
+    for r in recs:
+        same = None
+        for k in reversed(kept):
+            if r["e"] - k["e"] > energy_tol:
+                break
+            dx = minimum_image(r["x"] - k["x"], box)
+            if abs(r["e"] - k["e"]) <= energy_tol and np.abs(dx).max() < position_tol:
+                same = k
+                break
+        if same is None:
+            r["sources"] = [r["file"]]
+            kept.append(r)
+        else:
+            same["sources"].append(r["file"])
+            duplicates.append((r["file"], same["file"]))
+    return kept, duplicates
+
+
+def _store_of(kept: list[dict], diameters, box, attrs: dict) -> ISStore:
+    """The IS store of the distinct IS (visits = files that gave each); the file names per IS go into the
+    attributes unless they are too long for one."""
+    positions = np.stack([k["x"] for k in kept])
+    energy = np.array([k["e"] for k in kept])
+    visits = np.array([len(k["sources"]) for k in kept], np.int64)
+    attrs = dict(attrs)
+    names = json.dumps([k["sources"] for k in kept])
+    if len(names.encode()) < _MAX_ATTR_BYTES:
+        attrs["source_files"] = names
+    return ISStore(diameters=diameters, box=box, positions=positions, energy=energy, visits=visits, attrs=attrs)
+
+
 def import_lammps_dir(
     directory,
     out,
@@ -90,7 +200,7 @@ def import_lammps_dir(
     max_force (per IS, after any re-minimisation), visits, duplicates [(file, same-as file)],
     reminimised [file], rejected [{file, reason}], source files per IS.
     """
-    from ..engine import ForceField, fire_minimise
+    from ..engine import ForceField
 
     directory = Path(directory)
     out = Path(out)
@@ -107,97 +217,28 @@ def import_lammps_dir(
 
         it = tqdm(files, desc=f"import {glass}", unit="file")
     for path in it:
-        try:
-            data = read_lammps_data(path, expected_density=expected_density)
-        except DensityError as e:
-            raise LammpsImportError(str(e)) from None
-        except LammpsDataError as e:
-            raise LammpsImportError(f"{e} (use --pattern to select only the LAMMPS data files)") from None
-        n = data.n_particles
+        data = _read(path, expected_density)
         if ref is None:
             ref = (path, data.diameters, data.box)
             ff = ForceField(data.diameters, data.box)
         else:
-            rpath, rdiam, rbox = ref
-            if n != rdiam.size:
-                raise LammpsImportError(f"{path}: {n} particles, but {rpath.name} has {rdiam.size}: "
-                                   "a store holds one glass; move the other files elsewhere")
-            if not np.array_equal(np.sort(data.diameters), np.sort(rdiam)):
-                raise LammpsImportError(f"{path}: its set of diameters differs from that of {rpath.name}: a different "
-                                   "model or particle number; a store holds one glass")
-            if not np.array_equal(data.diameters, rdiam):
-                k = int(np.nonzero(data.diameters != rdiam)[0][0])
-                raise LammpsImportError(
-                    f"{path}: particle id {data.ids[k]} has diameter {data.diameters[k]!r} but "
-                    f"{rdiam[k]!r} in {rpath.name}: the diameters are permuted, so this is another glass "
-                    "(swap Monte Carlo permutes diameters) or renumbered atoms; a store holds one glass")
-            if not np.allclose(data.box, rbox, rtol=1e-12, atol=0):
-                raise LammpsImportError(f"{path}: box {data.box.tolist()} differs from {rbox.tolist()} in {rpath.name}: "
-                                   "a store holds one glass at one density")
-        x = wrap_centered(data.positions, ref[2])
-        ff.reset()
-        e_tot, f = ff.energy_forces(x)
-        fmax = _max_force(f)
-        e = e_tot / n
-        if not math.isfinite(e):
-            raise LammpsImportError(f"{path}: the energy is not finite (overlapping particles?)")
-        if fmax > ftol:
-            if not reminimise:
-                msg = (f"{path}: not a minimum (max|F| = {fmax:.3g} > ftol = {ftol:.3g}); rejected "
-                       "(use --reminimise to minimise it, or raise --ftol)")
-                warnings.warn(msg, RuntimeWarning, stacklevel=2)
-                rejected.append({"file": path.name, "reason": f"max|F| = {fmax:.6g} > ftol = {ftol:.6g}"})
-                continue
-            xm, res = fire_minimise(x, ref[1], ref[2], ftol=minimise_ftol)
-            if not res.converged:
-                raise LammpsImportError(f"{path}: not a minimum (max|F| = {fmax:.3g}) and FIRE did not converge "
-                                   f"(max|F| = {res.max_force:.3g} after {res.n_steps} steps); check the file")
-            warnings.warn(f"{path}: not a minimum (max|F| = {fmax:.3g} > ftol = {ftol:.3g}); re-minimised "
-                          f"with FIRE, energy per particle {e:.10f} -> {res.energy / n:.10f} "
-                          "(the energy in the file name is not checked)", RuntimeWarning, stacklevel=2)
+            _check_same_glass(path, data, ref)
+        rec, what = _minimum_record(path, data, ref, ff, ftol=ftol, reminimise=reminimise,
+                                    minimise_ftol=minimise_ftol, name_tol=name_tol)
+        if what == "rejected":
+            rejected.append(rec)
+            continue
+        if what == "reminimised":
             reminimised.append(path.name)
-            x = wrap_centered(xm, ref[2])
-            e = res.energy / n
-            fmax = res.max_force
-        else:
-            e_name = energy_from_filename(path)
-            if e_name is not None and abs(e - e_name) > name_tol:
-                raise LammpsImportError(
-                    f"{path}: the file name says {e_name!r} per particle but the structure has {e:.12g} "
-                    f"(difference {e - e_name:.3g} > {name_tol:g}); the file is damaged, belongs to another "
-                    "model, or is misnamed")
-        recs.append({"file": path.name, "x": x, "e": e, "fmax": fmax})
+        recs.append(rec)
 
     if not recs:
         raise LammpsImportError(f"{directory}: no file is a minimum (all {len(files)} rejected; "
-                           "use --reminimise or raise --ftol)")
+                                "use --reminimise or raise --ftol)")
 
-    # ---- merge duplicates, lowest energy first
-    recs.sort(key=lambda r: (r["e"], r["file"]))
     box = ref[2]
-    kept: list[dict] = []
-    duplicates = []
-    for r in recs:
-        same = None
-        for k in reversed(kept):
-            if r["e"] - k["e"] > energy_tol:
-                break
-            dx = r["x"] - k["x"]
-            dx -= box * np.rint(dx / box)
-            if abs(r["e"] - k["e"]) <= energy_tol and np.abs(dx).max() < position_tol:
-                same = k
-                break
-        if same is None:
-            r["sources"] = [r["file"]]
-            kept.append(r)
-        else:
-            same["sources"].append(r["file"])
-            duplicates.append((r["file"], same["file"]))
-
-    positions = np.stack([k["x"] for k in kept])
-    energy = np.array([k["e"] for k in kept])
-    visits = np.array([len(k["sources"]) for k in kept], np.int64)
-    attrs = dict(
+    kept, duplicates = _merge_duplicates(recs, box, energy_tol, position_tol)
+    store = _store_of(kept, ref[1], box, dict(
         glass=glass,
         transitions_observed=False,
         energy_tol=energy_tol,
@@ -205,20 +246,16 @@ def import_lammps_dir(
         source="lammps",
         source_dir=str(directory.resolve()),
         import_ftol=ftol,
-    )
-    names = json.dumps([k["sources"] for k in kept])
-    if len(names.encode()) < _MAX_ATTR_BYTES:
-        attrs["source_files"] = names
-    store = ISStore(diameters=ref[1], box=box, positions=positions, energy=energy, visits=visits, attrs=attrs)
+    ))
     write_store(out, store)
     return {
         "out": str(out),
         "glass": glass,
         "n_files": len(files),
-        "n_is": int(energy.size),
-        "energy_per_particle": energy.tolist(),
+        "n_is": int(store.energy.size),
+        "energy_per_particle": store.energy.tolist(),
         "max_force": [k["fmax"] for k in kept],
-        "visits": visits.tolist(),
+        "visits": store.visits.tolist(),
         "sources": [k["sources"] for k in kept],
         "duplicates": duplicates,
         "reminimised": reminimised,

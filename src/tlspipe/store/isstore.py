@@ -28,7 +28,6 @@ format_version 1 (before checksums) are read as before, unchecked; ``tlspipe ins
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,8 @@ import h5py
 import numpy as np
 
 from .. import __version__, model
+from ..util.io import atomic_path
+from ..util.periodic import box3
 
 FORMAT = "tlspipe-is-store"
 FORMAT_VERSION = 2  # 2: fletcher32 on every dataset and the content_sha256 attribute
@@ -61,7 +62,7 @@ class ISStore:
 
     def __post_init__(self):
         self.diameters = np.asarray(self.diameters, np.float64)
-        self.box = np.broadcast_to(np.asarray(self.box, np.float64), (3,)).copy()
+        self.box = box3(self.box)
         self.positions = np.asarray(self.positions, np.float64).reshape(-1, self.diameters.size, 3)
         self.energy = np.asarray(self.energy, np.float64).reshape(-1)
         n = self.n_is
@@ -112,7 +113,6 @@ def write_store(path, store: ISStore, **attrs) -> Path:
     """Write atomically: to ``path.tmp``, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     all_attrs = dict(store.attrs)
     all_attrs.update(attrs)
     all_attrs.update(
@@ -134,7 +134,7 @@ def write_store(path, store: ISStore, **attrs) -> Path:
         group.create_dataset(name, data=data, chunks=chunks, maxshape=(None,) + np.shape(data)[1:],
                              fletcher32=True)
 
-    with h5py.File(tmp, "w") as h:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h:
         for k, v in all_attrs.items():
             if v is None:
                 continue
@@ -147,7 +147,6 @@ def write_store(path, store: ISStore, **attrs) -> Path:
         g = h.create_group("transitions")
         for name in ("src", "dst", "count"):
             put(g, name, getattr(store, f"trans_{name}"))
-    os.replace(tmp, path)
     return path
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..util.periodic import box3, wrap
 
 ATOM_STYLES = ("charge", "sphere")
 # number of columns without / with the three image flags
@@ -98,8 +99,8 @@ class LammpsData:
         self.positions = np.asarray(self.positions, np.float64).reshape(-1, 3)
         n = self.positions.shape[0]
         self.diameters = np.asarray(self.diameters, np.float64).reshape(n)
-        self.box = np.broadcast_to(np.asarray(self.box, np.float64), (3,)).copy()
-        self.lo = np.broadcast_to(np.asarray(self.lo, np.float64), (3,)).copy()
+        self.box = box3(self.box)
+        self.lo = box3(self.lo)
         self.hi = self.lo + self.box if self.hi is None else np.asarray(self.hi, np.float64).reshape(3)
         self.ids = np.asarray(self.ids, np.int64).reshape(n)
         self.types = np.ones(n, np.int64) if self.types is None else np.asarray(self.types, np.int64).reshape(n)
@@ -154,8 +155,8 @@ class LammpsData:
 def wrap_centered(x, box) -> np.ndarray:
     """Wrap coordinates into [-L/2, L/2) per axis (L = box edge, sigma)."""
     x = np.asarray(x, np.float64)
-    L = np.broadcast_to(np.asarray(box, np.float64), (3,))
-    y = x - L * np.floor(x / L + 0.5)
+    L = box3(box)
+    y = wrap(x, L)
     # floor(...) can land one image off when x/L + 0.5 rounds onto an integer
     y = np.where(y >= 0.5 * L, y - L, y)
     y = np.where(y < -0.5 * L, y + L, y)
@@ -182,32 +183,29 @@ def _is_number(tok: str) -> bool:
     return True
 
 
-def read_lammps_data(path, atom_style: str | None = None, expected_density: float | None = None) -> LammpsData:
-    """Read a LAMMPS data file of the glass (see the module docstring for layout and conventions).
+class _DataLines:
+    """The lines of one data file, and errors that name the file and the line."""
 
-    atom_style: 'charge' or 'sphere'; by default taken from the ``Atoms # style`` comment, or, if
-        there is none, from the number of columns (6/9: charge, 7/10: sphere).
-    expected_density: if given, the box must hold N particles at this number density (relative
-        tolerance 1e-6), else LammpsDataError says which density the box implies.
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise LammpsDataError(f"{path}: not a text file, so not a LAMMPS data file") from None
+        self.lines = text.splitlines()
 
-    Every problem (truncated file, atom count not matching the header, NaN/inf numbers, duplicate
-    ids, unknown atom style, ...) raises LammpsDataError naming the file and the line.
-    """
-    path = Path(path)
-    if atom_style is not None and atom_style not in ATOM_STYLES:
-        raise LammpsDataError(f"{path}: atom style {atom_style!r} is not supported; use one of {ATOM_STYLES}")
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise LammpsDataError(f"{path}: not a text file, so not a LAMMPS data file") from None
-    lines = text.splitlines()
-    nl = len(lines)
+    def __len__(self) -> int:
+        return len(self.lines)
 
-    def err(lineno, msg):
-        where = f"{path}, line {lineno}" if lineno else f"{path}"
+    def err(self, lineno, msg) -> LammpsDataError:
+        where = f"{self.path}, line {lineno}" if lineno else f"{self.path}"
         return LammpsDataError(f"{where}: {msg}")
 
-    # ---- header (line 1 is a free comment)
+
+def _read_header(f: _DataLines) -> tuple[dict[str, tuple], int]:
+    """The header ({key: (numbers, line number)}, line 1 being a free comment) and the index of the first line
+    after it (the first section title)."""
+    lines, nl, err = f.lines, len(f), f.err
     header: dict[str, tuple] = {}
     i = 1
     while i < nl:
@@ -234,26 +232,88 @@ def read_lammps_data(path, atom_style: str | None = None, expected_density: floa
         else:
             raise err(i + 1, f"unknown header line '{s}'")
         i += 1
+    return header, i
 
+
+def _header_counts(f: _DataLines, header: dict) -> tuple[int, int]:
+    """(number of atoms, number of atom types) of the header."""
     if "atoms" not in header:
-        raise err(0, "the header has no 'N atoms' line: not a LAMMPS data file, or its header is damaged")
+        raise f.err(0, "the header has no 'N atoms' line: not a LAMMPS data file, or its header is damaged")
     n_atoms_f = header["atoms"][0][0]
     if n_atoms_f != int(n_atoms_f) or n_atoms_f < 1:
-        raise err(header["atoms"][1], f"atom count {n_atoms_f} must be a positive integer")
-    n_atoms = int(n_atoms_f)
-    n_types = int(header.get("atom types", ((1,), 0))[0][0])
+        raise f.err(header["atoms"][1], f"atom count {n_atoms_f} must be a positive integer")
+    return int(n_atoms_f), int(header.get("atom types", ((1,), 0))[0][0])
+
+
+def _header_box(f: _DataLines, header: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) box corners of the header."""
     lo = np.empty(3)
     hi = np.empty(3)
     for k, key in enumerate(("xlo xhi", "ylo yhi", "zlo zhi")):
         if key not in header:
-            raise err(0, f"the header has no '{key}' line (box bounds)")
+            raise f.err(0, f"the header has no '{key}' line (box bounds)")
         (a, b), ln = header[key]
         if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
-            raise err(ln, f"box bounds '{key}' = {a} {b} are not finite with lo < hi")
+            raise f.err(ln, f"box bounds '{key}' = {a} {b} are not finite with lo < hi")
         lo[k], hi[k] = a, b
-    box = hi - lo
+    return lo, hi
 
-    # ---- sections
+
+def _section_body(f: _DataLines, i: int, title: str, title_ln: int, count: int, n_atoms: int,
+                  n_types: int) -> tuple[list, int]:
+    """The ``count`` non-blank lines [(line number, tokens)] of a section whose title is line ``i``, and the
+    index of the line after them."""
+    lines, nl = f.lines, len(f)
+    body = []
+    i += 1
+    while i < nl and len(body) < count:
+        t = _strip(lines[i])
+        if t:
+            if not _is_number(t.split()[0]):
+                break  # the next section begins
+            body.append((i + 1, t.split()))
+        i += 1
+    if len(body) < count:
+        end = "the file ends" if i >= nl else f"line {i + 1} starts another section"
+        what = "atom" if title in ("Atoms", "Velocities") else "entry"
+        raise f.err(title_ln, f"truncated: the {title} section should hold {count} {what} lines "
+                              f"(header: {n_atoms} atoms, {n_types} types) but has only {len(body)} before {end}")
+    return body, i
+
+
+def _atoms_style(f: _DataLines, comment: str, body: list, title_ln: int, atom_style: str | None) -> str:
+    """The atom style of the Atoms section: its ``# style`` comment, else the requested one, else the number
+    of columns."""
+    style = comment.split()[0] if comment else None
+    if style is not None and style not in ATOM_STYLES:
+        raise f.err(title_ln, f"unknown atom style '{style}': supported are 'charge' (charge column = "
+                              "diameter) and 'sphere' (id type diameter density x y z)")
+    if atom_style is not None and style is not None and style != atom_style:
+        raise f.err(title_ln, f"the file says atom style '{style}' but '{atom_style}' was requested")
+    style = style or atom_style
+    if style is None:
+        ncol = len(body[0][1])
+        style = {6: "charge", 9: "charge", 7: "sphere", 10: "sphere"}.get(ncol)
+        if style is None:
+            raise f.err(body[0][0], f"unknown atom style: {ncol} columns fit neither 'charge' "
+                                    "(id type q x y z [ix iy iz]) nor 'sphere' (id type diameter density x y z "
+                                    "[ix iy iz]); name the style after 'Atoms #'")
+    return style
+
+
+def _type_masses(f: _DataLines, body: list) -> dict[int, float]:
+    type_masses = {}
+    for ln, toks in body:
+        if len(toks) != 2:
+            raise f.err(ln, "a Masses line must be 'type mass'")
+        type_masses[int(toks[0])] = float(toks[1])
+    return type_masses
+
+
+def _read_sections(f: _DataLines, i: int, header: dict, n_atoms: int, n_types: int, atom_style: str | None):
+    """The sections from line index ``i`` on: ((atom style, Atoms body), Velocities body or None,
+    {type: mass} or None).  Pair Coeffs / PairIJ Coeffs belong to the authors' pair style and are skipped."""
+    lines, nl, err = f.lines, len(f), f.err
     atoms = velocities = None
     type_masses = None
     last_title = None
@@ -281,77 +341,58 @@ def read_lammps_data(path, atom_style: str | None = None, expected_density: floa
             count = n_types * (n_types + 1) // 2
         else:
             count = n_types
-        # collect `count` non-blank lines
-        body = []
-        i += 1
-        while i < nl and len(body) < count:
-            t = _strip(lines[i])
-            if t:
-                if not _is_number(t.split()[0]):
-                    break  # the next section begins
-                body.append((i + 1, t.split()))
-            i += 1
-        if len(body) < count:
-            end = "the file ends" if i >= nl else f"line {i + 1} starts another section"
-            what = "atom" if title in ("Atoms", "Velocities") else "entry"
-            raise err(title_ln, f"truncated: the {title} section should hold {count} {what} lines "
-                                f"(header: {n_atoms} atoms, {n_types} types) but has only {len(body)} before {end}")
+        body, i = _section_body(f, i, title, title_ln, count, n_atoms, n_types)
         if title == "Atoms":
-            style = comment.split()[0] if comment else None
-            if style is not None and style not in ATOM_STYLES:
-                raise err(title_ln, f"unknown atom style '{style}': supported are 'charge' (charge column = "
-                                    "diameter) and 'sphere' (id type diameter density x y z)")
-            if atom_style is not None and style is not None and style != atom_style:
-                raise err(title_ln, f"the file says atom style '{style}' but '{atom_style}' was requested")
-            style = style or atom_style
-            if style is None:
-                ncol = len(body[0][1])
-                style = {6: "charge", 9: "charge", 7: "sphere", 10: "sphere"}.get(ncol)
-                if style is None:
-                    raise err(body[0][0], f"unknown atom style: {ncol} columns fit neither 'charge' "
-                                          "(id type q x y z [ix iy iz]) nor 'sphere' (id type diameter density x y z "
-                                          "[ix iy iz]); name the style after 'Atoms #'")
-            atoms = (style, body)
+            atoms = (_atoms_style(f, comment, body, title_ln, atom_style), body)
         elif title == "Velocities":
             velocities = body
         elif title == "Masses":
-            type_masses = {}
-            for ln, toks in body:
-                if len(toks) != 2:
-                    raise err(ln, "a Masses line must be 'type mass'")
-                type_masses[int(toks[0])] = float(toks[1])
-        # Pair Coeffs / PairIJ Coeffs belong to the authors' pair style and are not needed
-
+            type_masses = _type_masses(f, body)
     if atoms is None:
         raise err(0, "no Atoms section: truncated or not a LAMMPS data file")
+    return atoms, velocities, type_masses
 
-    style, body = atoms
+
+def _atom_rows(f: _DataLines, style: str, body: list, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Atoms lines as numbers (n_atoms, columns) and their line numbers, both in file order."""
     ncols = _NCOLS[style]
     ncol0 = len(body[0][1])
     if ncol0 not in ncols:
-        raise err(body[0][0], f"atom style '{style}' needs {ncols[0]} or {ncols[1]} columns, found {ncol0}")
+        raise f.err(body[0][0], f"atom style '{style}' needs {ncols[0]} or {ncols[1]} columns, found {ncol0}")
     rows = np.empty((n_atoms, ncol0), np.float64)
     for k, (ln, toks) in enumerate(body):
         if len(toks) != ncol0:
-            raise err(ln, f"{len(toks)} columns where the first atom line (line {body[0][0]}) has {ncol0}")
+            raise f.err(ln, f"{len(toks)} columns where the first atom line (line {body[0][0]}) has {ncol0}")
         try:
             rows[k] = [float(t) for t in toks]
         except ValueError:
-            raise err(ln, f"cannot parse '{' '.join(toks)}' as numbers") from None
+            raise f.err(ln, f"cannot parse '{' '.join(toks)}' as numbers") from None
         if not np.all(np.isfinite(rows[k])):
-            raise err(ln, f"non-finite value (NaN or inf) in atom line '{' '.join(toks)}'")
-    linenos = np.array([ln for ln, _ in body])
+            raise f.err(ln, f"non-finite value (NaN or inf) in atom line '{' '.join(toks)}'")
+    return rows, np.array([ln for ln, _ in body])
+
+
+def _id_order(f: _DataLines, rows: np.ndarray, linenos: np.ndarray) -> np.ndarray:
+    """The order of the rows by atom id; ids must be positive integers, each once."""
     ids = rows[:, 0]
     if np.any(ids != np.round(ids)) or np.any(ids < 1):
         k = int(np.nonzero((ids != np.round(ids)) | (ids < 1))[0][0])
-        raise err(linenos[k], f"atom id {ids[k]} is not a positive integer")
+        raise f.err(linenos[k], f"atom id {ids[k]} is not a positive integer")
     ids = ids.astype(np.int64)
     order = np.argsort(ids, kind="stable")
     sid = ids[order]
     dup = np.nonzero(sid[1:] == sid[:-1])[0]
     if dup.size:
         a, b = sorted((linenos[order[dup[0]]], linenos[order[dup[0] + 1]]))
-        raise err(b, f"duplicate atom id {sid[dup[0]]} (also on line {a}); every atom needs its own id")
+        raise f.err(b, f"duplicate atom id {sid[dup[0]]} (also on line {a}); every atom needs its own id")
+    return order
+
+
+def _atom_columns(f: _DataLines, style: str, body: list, n_atoms: int) -> dict:
+    """The per-atom arrays of the Atoms section, ordered by atom id: ids, types, diameters, densities (sphere
+    only, else None), positions and image flags (None when the lines have none)."""
+    rows, linenos = _atom_rows(f, style, body, n_atoms)
+    order = _id_order(f, rows, linenos)
     rows = rows[order]
     linenos = linenos[order]
     types = rows[:, 1].astype(np.int64)
@@ -366,38 +407,66 @@ def read_lammps_data(path, atom_style: str | None = None, expected_density: floa
     bad = np.nonzero(diam <= 0)[0]
     if bad.size:
         col = "charge (= diameter)" if style == "charge" else "diameter"
-        raise err(linenos[bad[0]], f"{col} column is {diam[bad[0]]}: every particle needs a positive diameter")
-    image = rows[:, -3:].astype(np.int64) if ncol0 == ncols[1] else None
+        raise f.err(linenos[bad[0]], f"{col} column is {diam[bad[0]]}: every particle needs a positive diameter")
+    image = rows[:, -3:].astype(np.int64) if rows.shape[1] == _NCOLS[style][1] else None
+    return dict(ids=rows[:, 0].astype(np.int64), types=types, diameters=diam, densities=dens, positions=pos,
+                image=image)
 
-    vel = None
-    if velocities is not None:
-        vrows = {}
-        for ln, toks in velocities:
-            if len(toks) != 4:
-                raise err(ln, "a Velocities line must be 'id vx vy vz'")
-            v = [float(t) for t in toks[1:]]
-            if not all(math.isfinite(t) for t in v):
-                raise err(ln, "non-finite velocity (NaN or inf)")
-            vrows[int(toks[0])] = v
-        missing = [t for t in ids[order] if t not in vrows]
-        if missing or len(vrows) != n_atoms:
-            raise err(0, f"the Velocities section does not list every atom id exactly once (e.g. id "
-                         f"{missing[0] if missing else '?'} missing)")
-        vel = np.array([vrows[t] for t in sid], np.float64)
 
-    data = LammpsData(
-        positions=pos, diameters=diam, box=box, lo=lo, hi=hi, ids=sid, atom_style=style, image=image,
-        types=types, densities=dens, velocities=vel, type_masses=type_masses, path=path,
-    )
+def _velocities(f: _DataLines, body: list, ids: np.ndarray, n_atoms: int) -> np.ndarray:
+    """The Velocities section (N, 3) in the order of ``ids``; every atom id exactly once."""
+    vrows = {}
+    for ln, toks in body:
+        if len(toks) != 4:
+            raise f.err(ln, "a Velocities line must be 'id vx vy vz'")
+        v = [float(t) for t in toks[1:]]
+        if not all(math.isfinite(t) for t in v):
+            raise f.err(ln, "non-finite velocity (NaN or inf)")
+        vrows[int(toks[0])] = v
+    missing = [t for t in ids if t not in vrows]
+    if missing or len(vrows) != n_atoms:
+        raise f.err(0, f"the Velocities section does not list every atom id exactly once (e.g. id "
+                       f"{missing[0] if missing else '?'} missing)")
+    return np.array([vrows[t] for t in ids], np.float64)
+
+
+def _check_density(data: LammpsData, expected_density: float, box_line: int):
+    rho = data.density
+    if abs(rho / expected_density - 1.0) > 1e-6:
+        n_atoms, box = data.n_particles, data.box
+        raise DensityError(
+            f"{data.path}, line {box_line}: the box {box[0]:.10g} x {box[1]:.10g} x {box[2]:.10g} holds "
+            f"{n_atoms} particles at density {rho:.10g}, not the expected {expected_density:.10g} (relative "
+            f"tolerance 1e-6); a cubic box at that density has edge "
+            f"{(n_atoms / expected_density) ** (1 / 3):.12g}.  If density {rho:.10g} is the one you mean, "
+            f"pass it (--density {rho:.10g})")
+
+
+def read_lammps_data(path, atom_style: str | None = None, expected_density: float | None = None) -> LammpsData:
+    """Read a LAMMPS data file of the glass (see the module docstring for layout and conventions).
+
+    atom_style: 'charge' or 'sphere'; by default taken from the ``Atoms # style`` comment, or, if
+        there is none, from the number of columns (6/9: charge, 7/10: sphere).
+    expected_density: if given, the box must hold N particles at this number density (relative
+        tolerance 1e-6), else LammpsDataError says which density the box implies.
+
+    Every problem (truncated file, atom count not matching the header, NaN/inf numbers, duplicate
+    ids, unknown atom style, ...) raises LammpsDataError naming the file and the line.
+    """
+    path = Path(path)
+    if atom_style is not None and atom_style not in ATOM_STYLES:
+        raise LammpsDataError(f"{path}: atom style {atom_style!r} is not supported; use one of {ATOM_STYLES}")
+    f = _DataLines(path)
+    header, i = _read_header(f)
+    n_atoms, n_types = _header_counts(f, header)
+    lo, hi = _header_box(f, header)
+    (style, body), velocities, type_masses = _read_sections(f, i, header, n_atoms, n_types, atom_style)
+    atoms = _atom_columns(f, style, body, n_atoms)
+    vel = None if velocities is None else _velocities(f, velocities, atoms["ids"], n_atoms)
+    data = LammpsData(box=hi - lo, lo=lo, hi=hi, atom_style=style, velocities=vel, type_masses=type_masses,
+                      path=path, **atoms)
     if expected_density is not None:
-        rho = data.density
-        if abs(rho / expected_density - 1.0) > 1e-6:
-            raise DensityError(
-                f"{path}, line {header['xlo xhi'][1]}: the box {box[0]:.10g} x {box[1]:.10g} x {box[2]:.10g} holds "
-                f"{n_atoms} particles at density {rho:.10g}, not the expected {expected_density:.10g} (relative "
-                f"tolerance 1e-6); a cubic box at that density has edge "
-                f"{(n_atoms / expected_density) ** (1 / 3):.12g}.  If density {rho:.10g} is the one you mean, "
-                f"pass it (--density {rho:.10g})")
+        _check_density(data, expected_density, header["xlo xhi"][1])
     return data
 
 
@@ -438,9 +507,9 @@ def write_lammps_data(
         raise LammpsDataError(f"{path}: {n} positions but {d.size} diameters")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(d))):
         raise LammpsDataError(f"{path}: refusing to write NaN/inf positions or diameters")
-    L = np.broadcast_to(np.asarray(box, np.float64), (3,))
-    lo = -0.5 * L if lo is None else np.broadcast_to(np.asarray(lo, np.float64), (3,))
-    hi = lo + L if hi is None else np.broadcast_to(np.asarray(hi, np.float64), (3,))
+    L = box3(box)
+    lo = -0.5 * L if lo is None else box3(lo)
+    hi = lo + L if hi is None else box3(hi)
     ids = np.arange(1, n + 1) if ids is None else np.asarray(ids, np.int64).reshape(n)
     types = np.ones(n, np.int64) if types is None else np.asarray(types, np.int64).reshape(n)
     n_types = int(types.max())
