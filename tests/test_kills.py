@@ -359,3 +359,36 @@ def test_no_byte_change_of_a_neb_results_table_is_reused(fake_side_file, caplog)
         pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, obj=f"byte {i}")
         outcomes["same"] += 1
     assert all(outcomes.values()), outcomes
+
+
+def test_a_profile_write_that_dies_half_way_leaves_the_earlier_profiles(tmp_path):
+    """The profiles V(xi) file is replaced whole, never changed in place: a write that stops half way (here an
+    exception after the pair's group was created, as a SIGKILL would) leaves the file with the pairs written
+    before, readable, and no temporary file behind."""
+    from types import SimpleNamespace
+
+    h5 = tmp_path / "chunk.profiles.h5"
+    row = {k: 0.5 for k in (C.STATUS, C.E_QS, C.BARRIER, C.DELTA_E, C.PATH_LENGTH, C.DELTA0)}
+    band = np.zeros((3, 4, 3))
+    band[1] += 0.1
+    band[2] += 0.2
+    good = SimpleNamespace(neb=SimpleNamespace(band=band, energy=np.array([0.0, 1.0, 0.5])),
+                           analysis=SimpleNamespace(xi=np.linspace(0, 1, 5), v=np.ones(5), e0=0.1, e1=0.2))
+    batch._write_profile(h5, "g", 1, 2, good, row)
+
+    class Dies:
+        neb = None
+
+        @property
+        def analysis(self):
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        batch._write_profile(h5, "g", 3, 4, Dies(), row)
+    with h5py.File(h5) as h:
+        assert list(h["g"]) == ["1_2"]
+        np.testing.assert_array_equal(h["g/1_2/energy_images"][()], [0.0, 1.0, 0.5])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk.profiles.h5"]
+    batch._write_profile(h5, "g", 3, 4, good, row)  # the rerun adds the pair
+    with h5py.File(h5) as h:
+        assert sorted(h["g"]) == ["1_2", "3_4"]

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -206,31 +207,44 @@ def write_xyz(path, band: np.ndarray, energy: np.ndarray, diameters: np.ndarray,
 
 
 def _write_profile(h5path: Path, glass: str, a: int, b: int, res, row: dict):
-    """Append the profile of one pair to the HDF5 file (group '/{glass}/{a}_{b}', replaced if present)."""
+    """Add the profile of one pair to the HDF5 file (group '/{glass}/{a}_{b}', replaced if present).
+
+    The file is never changed in place: the pair goes into a copy that replaces the file only when written
+    (:func:`tlspipe.util.io.atomic_path`), so a job killed at any moment leaves the profiles of the pairs
+    before intact.  A file that cannot be opened (damaged by a run of an older version) is kept aside as
+    ``<name>.damaged`` and a new one started."""
     h5path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        h = h5py.File(h5path, "a")
-    except OSError:  # a file damaged by a killed run: keep it aside, start a new one
-        os.replace(h5path, h5path.with_name(h5path.name + ".damaged"))
-        log.warning("%s could not be opened; moved aside to %s.damaged", h5path, h5path.name)
-        h = h5py.File(h5path, "a")
-    with h:
-        h.attrs.setdefault("format", "tlspipe-profiles")
-        name = f"{glass}/{a}_{b}"
-        if name in h:
-            del h[name]
-        g = h.create_group(name)
-        for k in (C.STATUS, C.E_QS, C.BARRIER, C.DELTA_E, C.PATH_LENGTH, C.DELTA0):
-            g.attrs[k] = row[k]
-        if res.neb is not None:
-            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(res.neb.band, axis=0), axis=1))])
-            g.create_dataset("xi_images", data=s / s[-1] if s[-1] > 0 else s)
-            g.create_dataset("energy_images", data=res.neb.energy)
-        if res.analysis is not None and res.analysis.xi.size:
-            g.create_dataset("xi", data=res.analysis.xi)
-            g.create_dataset("energy", data=res.analysis.v)
-            g.attrs["e0"] = res.analysis.e0
-            g.attrs["e1"] = res.analysis.e1
+    with atomic_path(h5path) as tmp:
+        if h5path.exists():
+            try:
+                with h5py.File(h5path, "r"):
+                    pass
+                shutil.copyfile(h5path, tmp)
+            except OSError:
+                os.replace(h5path, h5path.with_name(h5path.name + ".damaged"))
+                log.warning("%s could not be opened; moved aside to %s.damaged", h5path, h5path.name)
+        with h5py.File(tmp, "a") as h:
+            _add_profile(h, glass, a, b, res, row)
+
+
+def _add_profile(h: h5py.File, glass: str, a: int, b: int, res, row: dict):
+    """Write one pair's group into the open profiles file."""
+    h.attrs.setdefault("format", "tlspipe-profiles")
+    name = f"{glass}/{a}_{b}"
+    if name in h:
+        del h[name]
+    g = h.create_group(name)
+    for k in (C.STATUS, C.E_QS, C.BARRIER, C.DELTA_E, C.PATH_LENGTH, C.DELTA0):
+        g.attrs[k] = row[k]
+    if res.neb is not None:
+        s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(res.neb.band, axis=0), axis=1))])
+        g.create_dataset("xi_images", data=s / s[-1] if s[-1] > 0 else s)
+        g.create_dataset("energy_images", data=res.neb.energy)
+    if res.analysis is not None and res.analysis.xi.size:
+        g.create_dataset("xi", data=res.analysis.xi)
+        g.create_dataset("energy", data=res.analysis.v)
+        g.attrs["e0"] = res.analysis.e0
+        g.attrs["e1"] = res.analysis.e1
 
 
 def compute_pair(x_a, x_b, diameters, box, opts: PathOptions):
