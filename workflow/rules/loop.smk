@@ -193,6 +193,8 @@ rule tls_table:
         baseline=f"{R}/baseline/exact.parquet",
         # the models of every round but the last chose a batch; those of the last are trained too
         predictions=loop_predictions,
+        # the rounds on disk, named before any checkpoint is resolved: planning speed only (see rounds_on_disk)
+        on_disk=rounds_on_disk,
     output:
         f"{R}/tls.parquet",
     log:
