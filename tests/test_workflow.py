@@ -83,7 +83,7 @@ def test_loop_outputs(study):
     assert len(loop[loop[C.ROUND] == 0]) == 12  # k0
     for i in rounds:
         d = r / f"loop/round_{i}"
-        for f in ("batch.parquet", "exact.parquet", "predictions.parquet"):
+        for f in ("batch.parquet", "exact.parquet", f"predictions/{GLASS}.parquet"):  # predicted per glass
             assert (d / f).exists(), d / f
         assert (d / "models/dw").is_dir()
     assert (r / "baseline/exact.parquet").exists()
@@ -219,7 +219,7 @@ def test_a_stop_during_a_later_rounds_neb_jobs_is_planned_again(study, tmp_path)
     chunks = sorted(p.name for p in (r / "loop/round_1/chunks").glob("*.parquet"))
     assert chunks
     later = [*(r / "loop/round_1/exact" / c for c in chunks), r / "loop/round_1/exact.parquet",
-             r / "loop/round_1/models", r / "loop/round_1/predictions.parquet",
+             r / "loop/round_1/models", r / "loop/round_1/predictions",
              *r.glob("loop/round_1/shap_*.parquet"), r / "tls.parquet", r / "tables", r / "figures"]
     moved = []
     try:

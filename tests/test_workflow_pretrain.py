@@ -47,7 +47,7 @@ def test_both_glasses_carry_their_tf(study):
     assert len(set(tls[C.GLASS])) == 2
     for g, tf in tls.groupby(C.GLASS)["tf"]:
         assert set(tf) == {float(g[2:7])}
-    pred = pd.read_parquet(study / "loop/round_0/predictions.parquet")
+    pred = pd.read_parquet(study / "loop/round_0/predictions")  # one table per glass
     assert pred.groupby(C.GLASS)["tf"].first().to_dict() == {"tf0.062_g000": 0.062, "tf0.092_g000": 0.092}
     # a glass's NEB chunks hold that glass only
     for f in (study / "loop/round_0/chunks").glob("*.parquet"):
@@ -55,7 +55,7 @@ def test_both_glasses_carry_their_tf(study):
 
 
 def test_round_0_is_chosen_by_the_pretrained_models(study):
-    pred = pd.read_parquet(study / "loop/pretrained/predictions.parquet")
+    pred = pd.read_parquet(study / "loop/pretrained/predictions")
     batch = pd.read_parquet(study / "loop/round_0/batch.parquet")
     expected = next_batch(pred, pred.iloc[:0], 10, 0.5, None, 0.0015)
     pd.testing.assert_frame_equal(batch[C.IDS].sort_values(C.IDS).reset_index(drop=True),

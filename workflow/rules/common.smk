@@ -78,6 +78,16 @@ def explore_params(wildcards):
     return {k: v for k, v in section(config, GLASSES[wildcards.glass], "explore").items() if k != "workers"}
 
 
+def glass_tf_of(wildcards):
+    """{glass: Tf} of the job's glass."""
+    return {wildcards.glass: GLASS_TF[wildcards.glass]}
+
+
+def predictions_of(stage):
+    """The prediction tables of a round (stage round_<i>, or pretrained): one per glass."""
+    return [f"{R}/loop/{stage}/predictions/{g}.parquet" for g in GLASS_NAMES]
+
+
 def batch_params(wildcards):
     """The keys that choose round i's pairs, and only those: changing loop.max_rounds reruns no batch."""
     lp, chunk = config["loop"], config["neb"]["chunk"]
@@ -94,12 +104,12 @@ def batch_inputs(wildcards):
     """Round 0: the pairs (K0 screened/random), or with loop.pretrain the pretrained models' predictions."""
     i = int(wildcards.round)
     if i == 0 and PRETRAIN:
-        return {"pairs": PAIR_FILES, "predictions": f"{R}/loop/pretrained/predictions.parquet", "done": []}
+        return {"pairs": PAIR_FILES, "predictions": predictions_of("pretrained"), "done": []}
     if i == 0:
         return {"pairs": PAIR_FILES}
     return {
         "pairs": PAIR_FILES,
-        "predictions": f"{R}/loop/round_{i - 1}/predictions.parquet",
+        "predictions": predictions_of(f"round_{i - 1}"),
         "done": [f"{R}/loop/round_{k}/exact.parquet" for k in range(i)],
     }
 
@@ -147,6 +157,32 @@ def loop_rounds():
         i += 1
 
 
+def rounds_on_disk(wildcards):
+    """The batch and exact results of the loop's rounds already on disk, as far as the stop rule goes: the
+    files loop_rounds() will walk through, found without a checkpoint (plain inputs of tls_table).
+
+    Only for planning speed.  loop_rounds() meets one checkpoint at a time, and Snakemake re-plans the whole
+    DAG after resolving each (two per round): the paper's study at its 11th round, ~7,000 jobs, took 60 s
+    to plan.  Naming the finished rounds' files puts their checkpoint jobs in the DAG from the start, so
+    Snakemake resolves them in one pass (benchmarks/dag.py).  When a change reruns a round, the rounds after
+    it are asked for as they were before, even if the new results would stop the loop earlier."""
+    files, exact = [], []
+    i = 0
+    while True:
+        d = f"{R}/loop/round_{i}"
+        if i:
+            if not os.path.exists(f"{d}/batch.parquet"):
+                return files
+            files.append(f"{d}/batch.parquet")
+        if not os.path.exists(f"{d}/exact.parquet"):
+            return files
+        files.append(f"{d}/exact.parquet")
+        exact.append(pd.read_parquet(f"{d}/exact.parquet", columns=[C.STATUS, C.E_QS]))
+        if _stop(exact)[0]:
+            return files
+        i += 1
+
+
 def last_round():
     return loop_rounds()[-1]
 
@@ -161,6 +197,11 @@ def loop_files(name):
     return lambda wildcards: [f"{R}/loop/round_{k}/{name}" for k in loop_rounds()]
 
 
+def loop_predictions(wildcards):
+    """The prediction tables of every round of the loop, round after round (one per glass)."""
+    return [f for k in loop_rounds() for f in predictions_of(f"round_{k}")]
+
+
 def shap_of_last_round(kind):
     return lambda wildcards: f"{R}/loop/round_{last_round()}/shap_{kind}.parquet"
 
@@ -171,8 +212,10 @@ def timed_jobs(wildcards):
     for k in loop_rounds():
         stage = f"loop/round_{k}"
         files += [f"{R}/benchmarks/neb/{stage}/{c}.tsv" for c in _chunks(stage)]
-        files += [f"{R}/benchmarks/{rule}/round_{k}.tsv" for rule in ("batch", "train", "predict")]
+        files += [f"{R}/benchmarks/{rule}/round_{k}.tsv" for rule in ("batch", "train")]
+        files += [f"{R}/benchmarks/predict/round_{k}/{g}.tsv" for g in GLASS_NAMES]
     if PRETRAIN:
-        files += [f"{R}/benchmarks/{rule}/pretrained.tsv" for rule in ("train", "predict")]
+        files += [f"{R}/benchmarks/train/pretrained.tsv"]
+        files += [f"{R}/benchmarks/predict/pretrained/{g}.tsv" for g in GLASS_NAMES]
     files += [f"{R}/benchmarks/neb/baseline/{c}.tsv" for c in _chunks("baseline")]
     return files

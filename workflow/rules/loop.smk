@@ -1,12 +1,13 @@
 # The iterative search as a checkpoint loop, and the standard procedure beside it.
 #
 # Round i: checkpoint `batch` writes loop/round_i/batch.parquet and its chunks; `neb` computes each chunk;
-# checkpoint `gather` collects them; `train` fits the models on rounds 0..i; `predict` scores every pair;
-# the next round's batch comes from those predictions.  How many rounds run is decided in `loop_rounds()`
-# (common.smk) from the exact results and the *current* config each time Snakemake plans; nothing is frozen
-# in a file.  After changing loop.max_rounds or loop.stop_fraction of a finished study, rerun with
-# `-R tls_table`: Snakemake never reruns a job with an existing output because of a checkpoint it has not
-# run, so the loop's final step is named; its inputs then plan and run the missing rounds one after another.
+# checkpoint `gather` collects them; `train` fits the models on rounds 0..i; `predict` scores every pair, one
+# job per glass; the next round's batch comes from those predictions.  How many rounds run is decided in
+# `loop_rounds()` (common.smk) from the exact results and the *current* config each time Snakemake plans;
+# nothing is frozen in a file.  After changing loop.max_rounds or loop.stop_fraction of a finished study,
+# rerun with `-R tls_table`: Snakemake never reruns a job with an existing output because of a checkpoint it
+# has not run, so the loop's final step is named; its inputs then plan and run the missing rounds one after
+# another.
 
 
 checkpoint batch:
@@ -105,21 +106,21 @@ rule train:
 
 
 rule predict:
-    """Predicted DW probability, E_qs and barrier of every pair of every glass (with loop.min_hops: of the
-    pairs seen hopping, the only candidates)."""
+    """Predicted DW probability, E_qs and barrier of every pair of one glass (with loop.min_hops: of the
+    pairs seen hopping, the only candidates); the glasses are parallel jobs."""
     input:
-        pairs=PAIR_FILES,
+        pairs=f"{R}/pairs/{{glass}}.parquet",
         dw=f"{R}/loop/round_{{round}}/models/dw",
         qs=f"{R}/loop/round_{{round}}/models/qs",
         barrier=f"{R}/loop/round_{{round}}/models/barrier",
     output:
-        f"{R}/loop/round_{{round}}/predictions.parquet",
+        f"{R}/loop/round_{{round}}/predictions/{{glass}}.parquet",
     log:
-        f"{R}/logs/predict/round_{{round}}.log",
+        f"{R}/logs/predict/round_{{round}}/{{glass}}.log",
     benchmark:
-        f"{R}/benchmarks/predict/round_{{round}}.tsv"
+        f"{R}/benchmarks/predict/round_{{round}}/{{glass}}.tsv"
     params:
-        glass_tf=GLASS_TF,
+        glass_tf=glass_tf_of,
         min_hops=config["loop"]["min_hops"],
     threads: config["learn"]["threads"]
     resources:
@@ -148,16 +149,16 @@ use rule train as train_pretrained with:
 
 use rule predict as predict_pretrained with:
     input:
-        pairs=PAIR_FILES,
+        pairs=f"{R}/pairs/{{glass}}.parquet",
         dw=f"{R}/loop/pretrained/models/dw",
         qs=f"{R}/loop/pretrained/models/qs",
         barrier=f"{R}/loop/pretrained/models/barrier",
     output:
-        f"{R}/loop/pretrained/predictions.parquet",
+        f"{R}/loop/pretrained/predictions/{{glass}}.parquet",
     log:
-        f"{R}/logs/predict/pretrained.log",
+        f"{R}/logs/predict/pretrained/{{glass}}.log",
     benchmark:
-        f"{R}/benchmarks/predict/pretrained.tsv"
+        f"{R}/benchmarks/predict/pretrained/{{glass}}.tsv"
 
 
 rule shap:
@@ -191,7 +192,9 @@ rule tls_table:
         loop=loop_files("exact.parquet"),
         baseline=f"{R}/baseline/exact.parquet",
         # the models of every round but the last chose a batch; those of the last are trained too
-        predictions=loop_files("predictions.parquet"),
+        predictions=loop_predictions,
+        # the rounds on disk, named before any checkpoint is resolved: planning speed only (see rounds_on_disk)
+        on_disk=rounds_on_disk,
     output:
         f"{R}/tls.parquet",
     log:
@@ -202,7 +205,7 @@ rule tls_table:
         glass_tf=GLASS_TF,
         tls_threshold=config["tls_threshold"],
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=10,
     conda:
         "../../envs/tlspipe.yaml"

@@ -1,6 +1,11 @@
+from itertools import groupby
+from pathlib import Path
+
 from tlspipe.loop.run import build_tls_table
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 i, p = snakemake.input, snakemake.params
-build_tls_table(i.loop, i.baseline, i.pairs, i.predictions, p.glass_tf, snakemake.output[0], p.tls_threshold)
+# the prediction tables come round after round (loop/round_<k>/predictions/<glass>.parquet)
+by_round = [list(fs) for _, fs in groupby(i.predictions, key=lambda f: Path(f).parent.parent)]
+build_tls_table(i.loop, i.baseline, i.pairs, by_round, p.glass_tf, snakemake.output[0], p.tls_threshold)

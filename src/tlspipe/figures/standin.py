@@ -169,7 +169,7 @@ def _shap_table(rng, rows: pd.DataFrame, weights: dict) -> pd.DataFrame:
 def write_tables(root, seed: int = 0, **kwargs) -> dict[str, Path]:
     """Write the stand-in tables in the workflow's layout under ``root`` (a stand-in ``results/{study}``).
 
-    Writes tls.parquet, pairs/{glass}.parquet, glasses.csv, loop/round_{i}/predictions.parquet,
+    Writes tls.parquet, pairs/{glass}.parquet, glasses.csv, loop/round_{i}/predictions/{glass}.parquet,
     loop/round_{last}/shap_qs.parquet and shap_dw.parquet, and Snakemake-style benchmark TSVs under
     benchmarks/{rule}/.  Returns the main paths.
     """
@@ -183,9 +183,10 @@ def write_tables(root, seed: int = 0, **kwargs) -> dict[str, Path]:
         sub.to_parquet(root / "pairs" / f"{g}.parquet", index=False)
     rounds = sorted(int(k.rsplit("_", 1)[1]) for k in t if k.startswith("predictions_round_"))
     for r in rounds:
-        d = root / "loop" / f"round_{r}"
+        d = root / "loop" / f"round_{r}" / "predictions"
         d.mkdir(parents=True, exist_ok=True)
-        t[f"predictions_round_{r}"].to_parquet(d / "predictions.parquet", index=False)
+        for g, sub in t[f"predictions_round_{r}"].groupby(C.GLASS, sort=True):
+            sub.to_parquet(d / f"{g}.parquet", index=False)
     last = root / "loop" / f"round_{rounds[-1]}"
     paths["shap_qs"], paths["shap_dw"] = last / "shap_qs.parquet", last / "shap_dw.parquet"
     t["shap_qs"].to_parquet(paths["shap_qs"], index=False)

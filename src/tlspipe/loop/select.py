@@ -68,6 +68,80 @@ def seen_hopping(pairs: pd.DataFrame, min_hops: int = 0) -> pd.DataFrame:
     return pairs[(pairs[C.T_AB] + pairs[C.T_BA]) >= int(min_hops)]
 
 
+def _isin_pairs(a, b, key_a, key_b) -> np.ndarray:
+    """Whether each (a, b) is one of the (key_a, key_b): as int64 codes when every index is an integer in
+    [0, 2**31), else through a MultiIndex."""
+    a, b, key_a, key_b = (np.asarray(x) for x in (a, b, key_a, key_b))
+    if len(a) == 0 or len(key_a) == 0:
+        return np.zeros(len(a), dtype=bool)
+    if all(x.dtype.kind in "iu" and x.min() >= 0 and x.max() < 2**31 for x in (a, b, key_a, key_b)):
+        code = a.astype(np.int64) << 32 | b.astype(np.int64)
+        return np.isin(code, key_a.astype(np.int64) << 32 | key_b.astype(np.int64))
+    return pd.MultiIndex.from_arrays([a, b]).isin(pd.MultiIndex.from_arrays([key_a, key_b]))
+
+
+def key_mask(df: pd.DataFrame, keys: pd.DataFrame | None) -> np.ndarray:
+    """Whether each row's (glass, is_a, is_b) is in keys, glass by glass (what exclude_done tests, in a
+    time linear in the rows rather than through a MultiIndex of all of them)."""
+    out = np.zeros(len(df), dtype=bool)
+    if keys is None or len(keys) == 0 or len(df) == 0:
+        return out
+    wanted = keys.groupby(C.GLASS, sort=False).indices
+    a, b = df[C.IS_A].to_numpy(), df[C.IS_B].to_numpy()
+    ka, kb = keys[C.IS_A].to_numpy(), keys[C.IS_B].to_numpy()
+    for g, pos in df.groupby(C.GLASS, sort=False).indices.items():
+        kpos = wanted.get(g)
+        if kpos is not None:
+            out[pos] = _isin_pairs(a[pos], b[pos], ka[kpos], kb[kpos])
+    return out
+
+
+def first_rows(key, is_a, is_b, k: int) -> np.ndarray:
+    """Positions of the k rows first in the order (key, is_a, is_b), NaN keys last: the order of
+    ``sort_values([key, glass, is_a, is_b])`` within one glass, found in linear time (np.partition), the
+    rows tied at the k-th key ranked by (is_a, is_b).  In no particular order."""
+    key = np.asarray(key, dtype=float)
+    n = len(key)
+    if n <= k:
+        return np.arange(n)
+    if k <= 0:
+        return np.arange(0)
+    v = np.partition(key, k - 1)[k - 1]  # NaN sort last, as in pandas
+    if np.isnan(v):
+        strict, tie = ~np.isnan(key), np.isnan(key)
+    else:
+        strict, tie = key < v, key == v
+    need = k - int(strict.sum())
+    ti = np.flatnonzero(tie)
+    ti = ti[np.lexsort((np.asarray(is_b)[ti], np.asarray(is_a)[ti]))[:need]]
+    return np.sort(np.concatenate([np.flatnonzero(strict), ti]))
+
+
+def batch_candidates(predictions: pd.DataFrame, done: pd.DataFrame | None, k: int, dw_threshold: float = 0.5,
+                     qs_factor: float | None = None, tls_threshold: float = 0.0015) -> pd.DataFrame:
+    """The rows of a part of the predictions that :func:`next_batch` can choose: per glass, of the pairs not
+    in done, the k first predicted double wells by (pred_e_qs, ids) and the k first by (-pred_dw, ids).
+
+    next_batch on the concatenated candidates of the parts of a study's predictions chooses what it chooses
+    on all of them (its orders are total, so the k first of a union are among the k first of each part),
+    which lets a round's batch be chosen one glass, or one slice of a table, at a time."""
+    keep = []
+    not_done = ~key_mask(predictions, done)
+    for _, pos in predictions.groupby(C.GLASS, sort=False).indices.items():
+        pos = pos[not_done[pos]]
+        sub = predictions.iloc[pos]
+        a, b = sub[C.IS_A].to_numpy(), sub[C.IS_B].to_numpy()
+        p_dw, p_qs = sub["pred_dw"].to_numpy(), sub["pred_e_qs"].to_numpy()  # compared in their own dtype
+        dw = p_dw >= dw_threshold
+        if qs_factor is not None:
+            dw &= p_qs < qs_factor * tls_threshold
+        dw_pos = np.flatnonzero(dw)
+        keep += [pos[dw_pos[first_rows(p_qs[dw_pos], a[dw_pos], b[dw_pos], k)]],
+                 pos[first_rows(-p_dw.astype(float), a, b, k)]]
+    rows = np.unique(np.concatenate(keep)) if keep else np.arange(0)
+    return predictions.iloc[rows].reset_index(drop=True)
+
+
 def next_batch(predictions: pd.DataFrame, done: pd.DataFrame, k: int, dw_threshold: float = 0.5,
                qs_factor: float | None = None, tls_threshold: float = 0.0015) -> pd.DataFrame:
     """The k pairs with the lowest predicted E_qs among predicted double wells not yet computed.
