@@ -12,6 +12,7 @@ min_version("8.10")
 
 report: "workflow/report/workflow.rst"
 
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/explore.smk"
@@ -49,13 +50,13 @@ rule study_config:
     """The study's config as this run resolved it (the given file with the schema's defaults filled in)."""
     output:
         f"{R}/config.yaml",
-    params:
-        config=config,
     log:
         f"{R}/logs/study_config.log",
     benchmark:
         f"{R}/benchmarks/study_config.tsv"
     conda:
         "envs/tlspipe.yaml"
+    params:
+        config=config,
     script:
         "workflow/scripts/study_config.py"

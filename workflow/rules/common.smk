@@ -18,7 +18,11 @@ from tlspipe.workflow import ConfigError, glass_table, glass_tf, resolve_data_pa
 # merged under them (so there is no `configfile:` directive).  Without --configfile it is the working
 # directory's config/config.yaml when there is one, else the repository's; --config values go on top.
 _schema = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-_default = "config/config.yaml" if os.path.exists("config/config.yaml") else os.path.join(workflow.basedir, "config", "config.yaml")
+_default = (
+    "config/config.yaml"
+    if os.path.exists("config/config.yaml")
+    else os.path.join(workflow.basedir, "config", "config.yaml")
+)
 try:
     _validated = study_config(dict(config), workflow.overwrite_configfiles, default_file=_default, schema_path=_schema)
 except ConfigError as e:
@@ -93,10 +97,21 @@ def batch_params(wildcards):
     lp, chunk = config["loop"], config["neb"]["chunk"]
     first = int(wildcards.round) == 0
     if first and not PRETRAIN:
-        return {"k0": lp["k0"], "screen_fraction": lp["screen_fraction"], "seed": config["seed"], "chunk": chunk,
-                "min_hops": lp["min_hops"]}
-    return {"batch": lp["k0"] if first else lp["batch"], "dw_threshold": lp["dw_threshold"], "qs_factor": lp["qs_factor"],
-            "tls_threshold": config["tls_threshold"], "chunk": chunk, "min_hops": lp["min_hops"]}
+        return {
+            "k0": lp["k0"],
+            "screen_fraction": lp["screen_fraction"],
+            "seed": config["seed"],
+            "chunk": chunk,
+            "min_hops": lp["min_hops"],
+        }
+    return {
+        "batch": lp["k0"] if first else lp["batch"],
+        "dw_threshold": lp["dw_threshold"],
+        "qs_factor": lp["qs_factor"],
+        "tls_threshold": config["tls_threshold"],
+        "chunk": chunk,
+        "min_hops": lp["min_hops"],
+    }
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -158,7 +173,7 @@ def loop_rounds():
 
 
 def rounds_on_disk(wildcards):
-    """The batch and exact results of the loop's rounds already on disk, as far as the stop rule goes: the
+    """The batch and exact results of the loop's rounds already on disk, as far as the loop's stop test goes; the
     files loop_rounds() will walk through, found without a checkpoint (plain inputs of tls_table).
 
     Only for planning speed.  loop_rounds() meets one checkpoint at a time, and Snakemake re-plans the whole

@@ -9,16 +9,16 @@ rule explore:
         f"{R}/logs/explore/{{glass}}.log",
     benchmark:
         f"{R}/benchmarks/explore/{{glass}}.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
+    threads: config["explore"]["workers"]
+    resources:
+        mem_mb=2000,
+        runtime=240,
     params:
         glass=glass_of,
         explore=explore_params,
         engine=config["engine"],
         checkpoints=lambda wildcards: f"{R}/glasses/{wildcards.glass}/explore_checkpoints",
-    threads: config["explore"]["workers"]
-    resources:
-        mem_mb=2000,
-        runtime=240,
-    conda:
-        "../../envs/tlspipe.yaml"
     script:
         "../scripts/explore.py"

@@ -30,12 +30,12 @@ rule fig4:
         f"{R}/logs/figures/fig4.log",
     benchmark:
         f"{R}/benchmarks/figures/fig4.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
     params:
         tls_threshold=config["tls_threshold"],
         glass_tf=GLASS_TF,
         n_particles=config["n_particles"],
-    conda:
-        "../../envs/tlspipe.yaml"
     script:
         "../scripts/figure.py"
 
@@ -70,10 +70,10 @@ rule fig6:
         f"{R}/logs/figures/fig6.log",
     benchmark:
         f"{R}/benchmarks/figures/fig6.tsv"
-    params:
-        glass_tf=GLASS_TF,
     conda:
         "../../envs/tlspipe.yaml"
+    params:
+        glass_tf=GLASS_TF,
     script:
         "../scripts/figure.py"
 
@@ -88,13 +88,13 @@ rule table1:
         f"{R}/logs/table1.log",
     benchmark:
         f"{R}/benchmarks/tables/table1.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
     params:
         min_transitions=config["baseline"]["min_transitions"],
         # round 0 is a random/screened training sample (the paper's K0, left out of gain_paper) unless the
         # study pretrains, when the pretrained models choose it like any later round
         pretrain_round=None if PRETRAIN else 0,
-    conda:
-        "../../envs/tlspipe.yaml"
     script:
         "../scripts/table1.py"
 
@@ -112,10 +112,10 @@ rule table2:
         f"{R}/logs/figures/table2.log",
     benchmark:
         f"{R}/benchmarks/tables/table2.tsv"
-    params:
-        benchmark_dir=f"{R}/benchmarks",
     conda:
         "../../envs/tlspipe.yaml"
+    params:
+        benchmark_dir=f"{R}/benchmarks",
     script:
         "../scripts/table2.py"
 

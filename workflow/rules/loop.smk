@@ -22,13 +22,13 @@ checkpoint batch:
         f"{R}/logs/batch/round_{{round}}.log",
     benchmark:
         f"{R}/benchmarks/batch/round_{{round}}.tsv"
-    params:
-        select=batch_params,
+    conda:
+        "../../envs/tlspipe.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        select=batch_params,
     script:
         "../scripts/batch.py"
 
@@ -44,13 +44,13 @@ checkpoint baseline_batch:
         f"{R}/logs/batch/baseline.log",
     benchmark:
         f"{R}/benchmarks/batch/baseline.tsv"
-    params:
-        select={"min_transitions": config["baseline"]["min_transitions"], "chunk": config["neb"]["chunk"]},
+    conda:
+        "../../envs/tlspipe.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        select={"min_transitions": config["baseline"]["min_transitions"], "chunk": config["neb"]["chunk"]},
     script:
         "../scripts/batch.py"
 
@@ -65,11 +65,11 @@ checkpoint gather:
         f"{R}/logs/gather/{{stage}}.log",
     benchmark:
         f"{R}/benchmarks/gather/{{stage}}.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/tlspipe.yaml"
     script:
         "../scripts/gather.py"
 
@@ -88,19 +88,19 @@ rule train:
         f"{R}/logs/train/round_{{round}}.log",
     benchmark:
         f"{R}/benchmarks/train/round_{{round}}.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
+    threads: config["learn"]["threads"]
+    resources:
+        mem_mb=4000,
+        # minutes: three fits of at most learn.time_budget seconds each (600 s when unlimited), and a margin
+        runtime=10 + 3 * int(config["learn"]["time_budget"] or 600) // 60,
     params:
         # the learn section but its threads (the job's threads: changing them reruns nothing)
         learn={k: v for k, v in config["learn"].items() if k != "threads"},
         seed=config["seed"],
         min_train_dw=config["loop"]["min_train_dw"],
         units=config["units"],
-    threads: config["learn"]["threads"]
-    resources:
-        mem_mb=4000,
-        # minutes: three fits of at most learn.time_budget seconds each (600 s when unlimited), and a margin
-        runtime=10 + 3 * int(config["learn"]["time_budget"] or 600) // 60,
-    conda:
-        "../../envs/tlspipe.yaml"
     script:
         "../scripts/train.py"
 
@@ -119,15 +119,15 @@ rule predict:
         f"{R}/logs/predict/round_{{round}}/{{glass}}.log",
     benchmark:
         f"{R}/benchmarks/predict/round_{{round}}/{{glass}}.tsv"
-    params:
-        glass_tf=glass_tf_of,
-        min_hops=config["loop"]["min_hops"],
+    conda:
+        "../../envs/tlspipe.yaml"
     threads: config["learn"]["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        glass_tf=glass_tf_of,
+        min_hops=config["loop"]["min_hops"],
     script:
         "../scripts/predict.py"
 
@@ -174,13 +174,13 @@ rule shap:
         f"{R}/logs/shap/round_{{round}}.log",
     benchmark:
         f"{R}/benchmarks/shap/round_{{round}}.tsv"
-    params:
-        seed=config["seed"],
+    conda:
+        "../../envs/tlspipe.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        seed=config["seed"],
     script:
         "../scripts/shap.py"
 
@@ -201,13 +201,13 @@ rule tls_table:
         f"{R}/logs/tls_table.log",
     benchmark:
         f"{R}/benchmarks/tls_table.tsv"
-    params:
-        glass_tf=GLASS_TF,
-        tls_threshold=config["tls_threshold"],
+    conda:
+        "../../envs/tlspipe.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        glass_tf=GLASS_TF,
+        tls_threshold=config["tls_threshold"],
     script:
         "../scripts/tls_table.py"

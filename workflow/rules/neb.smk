@@ -7,18 +7,18 @@ rule neb:
         store=f"{R}/glasses/{{glass}}/is.h5",
     output:
         f"{R}/{{stage}}/exact/{{glass}}.{{chunk}}.parquet",
-    params:
-        options=neb_options(config),
-        partial=lambda wildcards: f"{R}/{wildcards.stage}/partial/{wildcards.glass}.{wildcards.chunk}.parquet",
     log:
         f"{R}/logs/neb/{{stage}}/{{glass}}.{{chunk}}.log",
     benchmark:
         f"{R}/benchmarks/neb/{{stage}}/{{glass}}.{{chunk}}.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=lambda wildcards, attempt: 30 * attempt,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        options=neb_options(config),
+        partial=lambda wildcards: f"{R}/{wildcards.stage}/partial/{wildcards.glass}.{wildcards.chunk}.parquet",
     script:
         "../scripts/neb.py"

@@ -9,14 +9,14 @@ rule pairs:
         f"{R}/logs/pairs/{{glass}}.log",
     benchmark:
         f"{R}/benchmarks/pairs/{{glass}}.tsv"
-    params:
-        m=config["pairs"]["m"],
-        max_delta_e=config["pairs"]["max_delta_e"],
+    conda:
+        "../../envs/tlspipe.yaml"
     threads: config["pairs"]["threads"]
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        m=config["pairs"]["m"],
+        max_delta_e=config["pairs"]["max_delta_e"],
     script:
         "../scripts/pairs.py"

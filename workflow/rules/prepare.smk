@@ -7,15 +7,15 @@ rule prepare:
         f"{R}/logs/prepare/{{glass}}.log",
     benchmark:
         f"{R}/benchmarks/prepare/{{glass}}.tsv"
-    params:
-        glass=glass_of,
-        n_particles=config["n_particles"],
-        prepare=prepare_params,
+    conda:
+        "../../envs/tlspipe.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=60,
-    conda:
-        "../../envs/tlspipe.yaml"
+    params:
+        glass=glass_of,
+        n_particles=config["n_particles"],
+        prepare=prepare_params,
     script:
         "../scripts/prepare.py"
