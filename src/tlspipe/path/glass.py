@@ -37,11 +37,21 @@ def max_particle_force(f: np.ndarray) -> float:
 
 
 class FullBand:
-    """Energies and forces of K images of the full system, each image with its own Verlet list, evaluated
-    in one compiled loop (:func:`tlspipe.engine.potential.band_energy_forces`).  A non-finite energy is
-    returned as such (run_neb reports the band as diverged)."""
+    """Energies and forces of K images of the full system, evaluated in one compiled loop.
 
-    def __init__(self, diameters, box, n_interior: int, skin: float = 0.3):
+    A short band's images share one Verlet list, and the force loop runs over the images in SIMD lanes
+    (:func:`tlspipe.engine.potential.band_energy_forces_shared`).  The list is built at a reference (the
+    middle of each particle's range over the images) and gives each particle an allowance: its largest
+    distance from the reference in any image plus ``shared_margin`` / 2.  A pair is listed when its
+    reference distance is below the cutoff plus both allowances, so it holds every pair within the cutoff in
+    any image until a particle leaves its allowance (then it is rebuilt).  Particles that hardly move keep a
+    small allowance, and the list is shorter than a per-image list.  When the largest allowance would exceed
+    ``max_shared_skin`` / 2 (a long path) each image has its own Verlet list instead
+    (:func:`tlspipe.engine.potential.band_energy_forces`).  The two agree to rounding (the order of the sums
+    over pairs).  A non-finite energy is returned as such (run_neb reports the band as diverged)."""
+
+    def __init__(self, diameters, box, n_interior: int, skin: float = 0.3, shared: bool = True,
+                 shared_margin: float = 0.05, max_shared_skin: float = 0.6):
         from ..engine import as_box
 
         self.diam = np.ascontiguousarray(diameters, np.float64)
@@ -54,6 +64,24 @@ class FullBand:
         self._alloc(12 * self.n)
         self.E = np.empty(self.k)
         self.F = np.empty((self.k, 3 * self.n))
+        self.shared = bool(shared)
+        self.shared_margin = float(shared_margin)
+        self.max_shared_skin = float(max_shared_skin)
+        self.n_shared_calls = 0
+        lanes = 8 * ((self.k + 7) // 8)  # a multiple of the SIMD width (8 doubles); extra lanes repeat an image
+        self.XT = np.empty((self.n, 3, lanes))
+        self.FT = np.empty((self.n, 3, lanes))
+        self.ET = np.empty(lanes)
+        self.sref = np.zeros((self.n, 3))
+        self.allow2 = np.full(self.n, -1.0)  # squared allowances; < 0: no shared list yet
+        self.slist = None  # (pi, pj, ps, sh, npairs) of the shared list
+
+    def bind_output(self, E, F):
+        """Write energies and forces into E (K,) and F (K, 3N) (C-contiguous views of the caller's arrays)."""
+        if E.shape != (self.k,) or F.shape != (self.k, 3 * self.n) or not (
+                E.flags.c_contiguous and F.flags.c_contiguous and E.dtype == F.dtype == np.float64):
+            raise ValueError("bind_output needs C-contiguous float64 arrays of shapes (K,) and (K, 3N)")
+        self.E, self.F = E, F
 
     def _alloc(self, cap: int):
         k = self.k
@@ -64,10 +92,41 @@ class FullBand:
         self.NP = np.full(k, -1, np.int64)
         self.XREF = np.empty((k, self.n, 3))
 
+    def _shared_call(self, X) -> bool:
+        """Energies and forces through the shared list; False when the band is too spread for one."""
+        from ..engine.potential import band_energy_forces_shared, band_pack, band_unpack, build_pairs
+
+        if not band_pack(X, self.XT, self.sref, self.allow2) <= 0.0:
+            Y = X.reshape(self.k, self.n, 3)
+            ref = 0.5 * (Y.min(axis=0) + Y.max(axis=0))
+            allow = np.sqrt(np.max(np.sum((Y - ref) ** 2, axis=2), axis=0)) + 0.5 * self.shared_margin
+            skin = 2.0 * float(allow.max())
+            if not skin <= self.max_shared_skin:  # too spread (or not finite): one list per image from now on
+                self.shared = False
+                return False
+            pi, pj, ps, sh, m = build_pairs(np.ascontiguousarray(ref), self.diam, self.box, skin, 12 * self.n)
+            pi, pj, ps, sh = pi[:m], pj[:m], ps[:m], sh[:m]
+            r = np.sqrt(np.sum((ref[pi] - ref[pj] - sh) ** 2, axis=1))
+            keep = r < model.RC_FACTOR / np.sqrt(ps) + allow[pi] + allow[pj]
+            self.slist = (np.ascontiguousarray(pi[keep]), np.ascontiguousarray(pj[keep]),
+                          np.ascontiguousarray(ps[keep]), np.ascontiguousarray(sh[keep]), int(keep.sum()))
+            self.sref[:] = ref
+            self.allow2[:] = allow**2
+            self.n_builds += 1
+        pi, pj, ps, sh, m = self.slist
+        band_energy_forces_shared(self.XT, pi, pj, ps, sh, m, self.ET, self.FT)
+        self.E[:] = self.ET[: self.k]
+        band_unpack(self.FT, self.F)
+        self.n_shared_calls += 1
+        return True
+
     def __call__(self, X):
         X = np.ascontiguousarray(X, np.float64)
         if X.shape != (self.k, 3 * self.n):
             raise ValueError(f"band of shape {X.shape}, expected ({self.k}, {3 * self.n})")
+        self.n_calls += self.k
+        if self.shared and self._shared_call(X):
+            return self.E, self.F
         while True:
             r = band_energy_forces(X, self.diam, self.box, self.skin, self.PI, self.PJ, self.PS, self.SH,
                                    self.NP, self.XREF, self.E, self.F)
@@ -75,7 +134,6 @@ class FullBand:
                 break
             self._alloc(2 * self.PI.shape[1])  # a list outgrew its row: larger rows, all rebuilt
         self.n_builds += r
-        self.n_calls += self.k
         return self.E, self.F
 
 

@@ -50,7 +50,10 @@ from .options import NEBOptions
 NEB_DEFAULTS = NEBOptions().as_dict()
 
 
-@njit(cache=True, error_model="numpy")
+_FM = {"reassoc", "contract"}  # lets reductions vectorise; keeps NaN/inf semantics
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def neb_forces(X, E, F, kappa, climb_index, atom_dim, remove_translation, tau, fneb):
     """NEB force on the interior images (rows 1..M-2) of X (M, D), energies E (M,), true forces F (M, D).
 
@@ -59,28 +62,33 @@ def neb_forces(X, E, F, kappa, climb_index, atom_dim, remove_translation, tau, f
     Cartesian component from each image (periodic systems: a rigid translation of one image costs no
     energy, and spring forces along tangents would otherwise make the images drift apart).
     Returns the largest per-particle force norm.
+
+    Each segment length is computed once, the tangent, its norm and F . tau in one pass, the force, the
+    normalised tangent, the mean and the largest per-particle norm in two more; the reductions may be
+    reassociated (vectorised), so results agree with a plain sequential sum to rounding.
     """
     M, D = X.shape
-    fmax2 = 0.0
+    n_at = D // atom_dim
+    seg = np.empty(M - 1)
+    for j in range(M - 1):
+        a = 0.0
+        for d in range(D):
+            v = X[j + 1, d] - X[j, d]
+            a += v * v
+        seg[j] = math.sqrt(a)
+    chord2 = 0.0
+    for d in range(D):
+        c = X[M - 1, d] - X[0, d]
+        chord2 += c * c
     for d in range(D):
         fneb[0, d] = 0.0
         fneb[M - 1, d] = 0.0
         tau[0, d] = 0.0
         tau[M - 1, d] = 0.0
-    chord2 = 0.0
-    for d in range(D):
-        c = X[M - 1, d] - X[0, d]
-        chord2 += c * c
+    fmax2 = 0.0
     for i in range(1, M - 1):
-        lp2 = 0.0
-        lm2 = 0.0
-        for d in range(D):
-            a = X[i + 1, d] - X[i, d]
-            b = X[i, d] - X[i - 1, d]
-            lp2 += a * a
-            lm2 += b * b
-        lp = math.sqrt(lp2)
-        lm = math.sqrt(lm2)
+        lp = seg[i]
+        lm = seg[i - 1]
         ep = E[i + 1]
         e0 = E[i]
         em = E[i - 1]
@@ -95,54 +103,81 @@ def neb_forces(X, E, F, kappa, climb_index, atom_dim, remove_translation, tau, f
                 wp, wm = dmax, dmin
             else:
                 wp, wm = dmin, dmax
+        xp, x0, xm, ti, fi, ni = X[i + 1], X[i], X[i - 1], tau[i], F[i], fneb[i]
         nt2 = 0.0
+        fpar = 0.0
         for d in range(D):
-            t = wp * (X[i + 1, d] - X[i, d]) + wm * (X[i, d] - X[i - 1, d])
-            tau[i, d] = t
+            t = wp * (xp[d] - x0[d]) + wm * (x0[d] - xm[d])
+            ti[d] = t
             nt2 += t * t
+            fpar += fi[d] * t
         scale = (wp + wm) * (lp + lm)
         if not (nt2 > (1e-10 * scale) ** 2) or scale == 0.0:
             # fallback 1: bisector of the unit segment vectors (zero-length segments dropped)
             nt2 = 0.0
+            fpar = 0.0
             ip = 1.0 / lp if lp > 0.0 else 0.0
             im = 1.0 / lm if lm > 0.0 else 0.0
             for d in range(D):
-                t = ip * (X[i + 1, d] - X[i, d]) + im * (X[i, d] - X[i - 1, d])
-                tau[i, d] = t
+                t = ip * (xp[d] - x0[d]) + im * (x0[d] - xm[d])
+                ti[d] = t
                 nt2 += t * t
+                fpar += fi[d] * t
             if not (nt2 > 1e-20):
                 # fallback 2: end-to-end chord
                 nt2 = chord2
+                fpar = 0.0
                 for d in range(D):
-                    tau[i, d] = X[M - 1, d] - X[0, d]
+                    t = X[M - 1, d] - X[0, d]
+                    ti[d] = t
+                    fpar += fi[d] * t
         inv = 1.0 / math.sqrt(nt2)
-        fpar = 0.0
-        for d in range(D):
-            tau[i, d] *= inv
-            fpar += F[i, d] * tau[i, d]
+        fpar *= inv  # F . tau with the unit tangent
         if i == climb_index:
-            for d in range(D):
-                fneb[i, d] = F[i, d] - 2.0 * fpar * tau[i, d]
+            c = -2.0 * fpar
         else:
-            fs = kappa * (lp - lm)
-            for d in range(D):
-                fneb[i, d] = F[i, d] + (fs - fpar) * tau[i, d]
-        n_at = D // atom_dim
-        if remove_translation:
-            for k in range(atom_dim):
-                m = 0.0
+            c = kappa * (lp - lm) - fpar
+        c *= inv  # multiplies the tangent before normalisation
+        for d in range(D):
+            t = ti[d]
+            ni[d] = fi[d] + c * t
+            ti[d] = t * inv
+        if atom_dim == 3:  # the glass: components unrolled, so that the loops vectorise
+            if remove_translation:
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
                 for p in range(n_at):
-                    m += fneb[i, p * atom_dim + k]
-                m /= n_at
+                    s0 += ni[3 * p]
+                    s1 += ni[3 * p + 1]
+                    s2 += ni[3 * p + 2]
+                s0 /= n_at
+                s1 /= n_at
+                s2 /= n_at
                 for p in range(n_at):
-                    fneb[i, p * atom_dim + k] -= m
-        for p in range(n_at):
-            a2 = 0.0
-            for k in range(atom_dim):
-                v = fneb[i, p * atom_dim + k]
-                a2 += v * v
-            if a2 > fmax2:
-                fmax2 = a2
+                    ni[3 * p] -= s0
+                    ni[3 * p + 1] -= s1
+                    ni[3 * p + 2] -= s2
+            for p in range(n_at):
+                a0 = ni[3 * p]
+                a1 = ni[3 * p + 1]
+                a2 = ni[3 * p + 2]
+                fmax2 = max(fmax2, a0 * a0 + a1 * a1 + a2 * a2)
+        else:
+            if remove_translation:
+                for k in range(atom_dim):
+                    m = 0.0
+                    for p in range(n_at):
+                        m += ni[p * atom_dim + k]
+                    m /= n_at
+                    for p in range(n_at):
+                        ni[p * atom_dim + k] -= m
+            for p in range(n_at):
+                a2 = 0.0
+                for k in range(atom_dim):
+                    v = ni[p * atom_dim + k]
+                    a2 += v * v
+                fmax2 = max(fmax2, a2)
     return math.sqrt(fmax2)
 
 
@@ -233,9 +268,6 @@ def quickmin_update(X, V, Fn, dt, max_move, atom_dim):
     _capped_step(X, V, dt, max_move, atom_dim)
 
 
-_FM = {"reassoc", "contract"}  # lets reductions vectorise; keeps NaN/inf semantics
-
-
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _dot(a, b):
     t = 0.0
@@ -248,61 +280,72 @@ def _dot(a, b):
 def lbfgs_direction(g, S, Y, rho, count, head, gamma, d):
     """d = -H g by the two-loop recursion over the ``count`` newest pairs of the ring buffer (S, Y, rho);
     the newest pair sits at index head - 1.  gamma: scale of the initial inverse Hessian.  Each pass over
-    memory fuses the update with the next dot product."""
+    memory fuses the update with the next dot product; the scaling by gamma joins the last pass of the
+    first loop and the sign the last pass of the second (2 count + 1 passes in all)."""
     m = S.shape[0]
     n = g.size
-    alpha = np.empty(max(count, 1))
-    for i in range(n):
-        d[i] = g[i]
-    if count > 0:
-        k = (head - 1) % m
-        a = rho[k] * _dot(S[k], d)
-        for j in range(count):
-            k = (head - 1 - j) % m
-            alpha[j] = a
-            if j + 1 < count:
-                kn = (head - 2 - j) % m
-                t = 0.0
-                for i in range(n):
-                    d[i] -= a * Y[k, i]
-                    t += S[kn, i] * d[i]
-                a = rho[kn] * t
-            else:
-                for i in range(n):
-                    d[i] -= a * Y[k, i]
-    for i in range(n):
-        d[i] *= gamma
-    if count > 0:
-        k = (head - count) % m
-        b = rho[k] * _dot(Y[k], d)
-        for j in range(count - 1, -1, -1):
-            k = (head - 1 - j) % m
-            c = alpha[j] - b
-            if j > 0:
-                kn = (head - j) % m
-                t = 0.0
-                for i in range(n):
-                    d[i] += c * S[k, i]
-                    t += Y[kn, i] * d[i]
-                b = rho[kn] * t
-            else:
-                for i in range(n):
-                    d[i] += c * S[k, i]
-    for i in range(n):
-        d[i] = -d[i]
+    if count == 0:
+        for i in range(n):
+            d[i] = -gamma * g[i]
+        return
+    alpha = np.empty(count)
+    k = (head - 1) % m
+    a = rho[k] * _dot(S[k], g)
+    for j in range(count):
+        k = (head - 1 - j) % m
+        alpha[j] = a
+        q = g if j == 0 else d  # the first pass reads g (d = g is never copied)
+        t = 0.0
+        if j + 1 < count:
+            kn = (head - 2 - j) % m
+            for i in range(n):
+                v = q[i] - a * Y[k, i]
+                d[i] = v
+                t += S[kn, i] * v
+            a = rho[kn] * t
+        else:  # the oldest pair: scale by gamma, and the first dot of the second loop (same pair)
+            for i in range(n):
+                v = gamma * (q[i] - a * Y[k, i])
+                d[i] = v
+                t += Y[k, i] * v
+            b = rho[k] * t
+    for j in range(count - 1, -1, -1):
+        k = (head - 1 - j) % m
+        c = alpha[j] - b
+        if j > 0:
+            kn = (head - j) % m
+            t = 0.0
+            for i in range(n):
+                v = d[i] + c * S[k, i]
+                d[i] = v
+                t += Y[kn, i] * v
+            b = rho[kn] * t
+        else:
+            for i in range(n):
+                d[i] = -(d[i] + c * S[k, i])
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def lbfgs_pair(x, g, x_prev, g_prev, s, y):
-    """s = x - x_prev, y = g - g_prev (stored in single precision); returns s . y."""
+def lbfgs_pair(x, fn, g, x_prev, g_prev, s, y, have_prev):
+    """g = -fn; with have_prev also s = x - x_prev, y = g - g_prev (stored in single precision).
+    Returns (s . y, y . y) (y . y of the stored y), or (0, 0) without have_prev."""
     sy = 0.0
+    yy = 0.0
+    if not have_prev:
+        for i in range(x.size):
+            g[i] = -fn[i]
+        return sy, yy
     for i in range(x.size):
+        gi = -fn[i]
+        g[i] = gi
         a = x[i] - x_prev[i]
-        b = g[i] - g_prev[i]
+        b = gi - g_prev[i]
         s[i] = a
         y[i] = b
         sy += a * b
-    return sy
+        yf = np.float64(np.float32(b))
+        yy += yf * yf
+    return sy, yy
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -327,17 +370,23 @@ def lbfgs_finish(X, d, g, x_prev, g_prev, h0, max_move, atom_dim):
     return reset
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def max_atom_norm(v, atom_dim):
     """Largest norm of consecutive blocks of atom_dim entries of the flat vector v."""
     m = 0.0
+    if atom_dim == 3:  # unrolled: the loop vectorises
+        for p in range(v.size // 3):
+            a0 = v[3 * p]
+            a1 = v[3 * p + 1]
+            a2 = v[3 * p + 2]
+            m = max(m, a0 * a0 + a1 * a1 + a2 * a2)
+        return math.sqrt(m)
     for p in range(v.size // atom_dim):
         a = 0.0
         for k in range(atom_dim):
             x = v[p * atom_dim + k]
             a += x * x
-        if a > m:
-            m = a
+        m = max(m, a)
     return math.sqrt(m)
 
 
@@ -376,20 +425,21 @@ class LBFGS:
 
     def step(self, X, Fn, fmax):
         x = X[1:-1].ravel()  # where the force was evaluated (after any reparametrisation)
-        g = np.negative(Fn[1:-1].ravel(), out=self.g)
         if fmax > 10.0 * self.best:
             self.reset()
         self.best = min(self.best, fmax)
-        if self.have_prev:
-            k = self.head
-            sy = lbfgs_pair(x, g, self.x_prev, self.g_prev, self.S[k], self.Y[k])
-            if sy > 1e-300:
-                self.rho[k] = 1.0 / sy
-                self.head = (self.head + 1) % self.m
-                self.count = min(self.count + 1, self.m)
+        k = self.head
+        g = self.g
+        sy, yy = lbfgs_pair(x, Fn[1:-1].ravel(), g, self.x_prev, self.g_prev, self.S[k], self.Y[k],
+                            self.have_prev)
+        fresh = self.have_prev and sy > 1e-300
+        if fresh:
+            self.rho[k] = 1.0 / sy
+            self.head = (self.head + 1) % self.m
+            self.count = min(self.count + 1, self.m)
         if self.count:
             k = (self.head - 1) % self.m
-            gamma = 1.0 / (self.rho[k] * _dot(self.Y[k], self.Y[k]))
+            gamma = 1.0 / (self.rho[k] * (yy if fresh else _dot(self.Y[k], self.Y[k])))
         else:
             gamma = self.h0
         d = self.d
@@ -402,7 +452,7 @@ class LBFGS:
         self.have_prev = True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def reparametrise(X, lo, hi):
     """Move images lo+1..hi-1 of X (M, D) to equal arc length along the polygon through X[lo..hi]
     (linear interpolation; X[lo] and X[hi] stay)."""
@@ -488,7 +538,9 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
             **overrides) -> NEBResult:
     """Relax a band between the fixed end points x_a, x_b (flattened, length D) to the minimum energy path.
 
-    band_energy_forces(X) -> (E, F) for the interior images X (K, D); e_a, e_b: end energies.
+    band_energy_forces(X) -> (E, F) for the interior images X (K, D); e_a, e_b: end energies.  If it has a
+    method ``bind_output(E, F)``, that is called once with the (K,) and (K, D) views of the interior rows of
+    the band's energy and force arrays, and returning them avoids a copy per iteration.
     band: optional initial band (M, D) (default: linear interpolation with ``images`` images).
     d_scale: length used to scale the spring and the tolerance (default: |x_b - x_a|).
     climb_only: skip the plain stage (for a band that is already converged with a climbing image).
@@ -524,6 +576,10 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
     E = np.empty(M)
     E[0], E[-1] = e_a, e_b
     F = np.zeros_like(X)
+    e_in, f_in = E[1:-1], F[1:-1]
+    bind = getattr(band_energy_forces, "bind_output", None)
+    if bind is not None:  # the callable writes into E and F itself (saves a copy of the forces per iteration)
+        bind(e_in, f_in)
     V = np.zeros_like(X)
     tau = np.zeros_like(X)
     fneb = np.zeros_like(X)
@@ -548,8 +604,10 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
         converged = False
         while True:
             e_int, f_int = band_energy_forces(X[1:-1])
-            E[1:-1] = e_int
-            F[1:-1] = f_int
+            if e_int is not e_in:
+                e_in[:] = e_int
+            if f_int is not f_in:
+                f_in[:] = f_int
             # a sum is non-finite exactly when a term is (or the forces overflow): one pass, no temporary
             if not (math.isfinite(float(E.sum())) and math.isfinite(float(F[1:-1].sum()))):
                 reason = "diverged"
