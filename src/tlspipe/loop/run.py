@@ -371,6 +371,12 @@ def train_round(pair_files, exact_files, out_dirs: dict, *, learn: dict, seed: i
         model = train_task(data, task, learn_config(learn, task, seed, threads), features=feats)
         save(model, out)
         summary[task] = {"seconds": time.perf_counter() - t0, "weights": model.weights}
+        cut = {k: v for k, v in (model.stack.fit_info_.get("bag_fits_stopped_by_time") or {}).items() if v}
+        if cut:
+            summary[task]["stopped_by_time"] = cut
+            log.warning("%s: learn.time_budget (%s s) stopped %s before early stopping did: this model, and the "
+                        "pairs it chooses, depend on this machine's speed and load; raise learn.time_budget for "
+                        "a reproducible study", task, learn.get("time_budget"), cut)
         log.info("%s: trained on %d rows in %.1f s, weights %s", task, len(data), time.perf_counter() - t0,
                  model.weights)
     return summary
