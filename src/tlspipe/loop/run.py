@@ -20,8 +20,8 @@ import pandas as pd
 
 from .. import columns as C
 from ..util.io import atomic_path
-from .select import (baseline_batch, batch_candidates, first_rows, initial_batch, key_mask,
-                     next_batch, seen_hopping, split_chunks)
+from .select import (baseline_batch, batch_candidates, first_rows, initial_batch, key_mask, next_batch,
+                     pair_codes, seen_hopping, split_chunks)
 
 log = logging.getLogger("tlspipe.loop")
 
@@ -61,17 +61,6 @@ def iter_tables(files, columns=None, batch_size: int | None = None):
                     yield rb.to_pandas()
 
 
-def _codes(a, b) -> np.ndarray | None:
-    """(is_a, is_b) as one int64 each, or None when an index is no integer in [0, 2**31)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if not len(a):
-        return np.zeros(0, np.int64)
-    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or min(a.min(), b.min()) < 0 \
-            or max(a.max(), b.max()) >= 2**31:
-        return None
-    return a.astype(np.int64) << 32 | b.astype(np.int64)
-
-
 def rows_of(files, keys: pd.DataFrame, columns=None) -> pd.DataFrame:
     """The rows of the tables in ``files`` whose (glass, is_a, is_b) is in ``keys``, streamed: a slice of
     STREAM_ROWS rows is tested on its ids and only its rows in keys become a DataFrame (a table's columns
@@ -82,14 +71,14 @@ def rows_of(files, keys: pd.DataFrame, columns=None) -> pd.DataFrame:
     files = [files] if isinstance(files, (str, Path)) else list(files)
     wanted = {}
     for g, pos in keys.groupby(C.GLASS, sort=False).indices.items():
-        wanted[g] = _codes(keys[C.IS_A].to_numpy()[pos], keys[C.IS_B].to_numpy()[pos])
+        wanted[g] = pair_codes(keys[C.IS_A].to_numpy()[pos], keys[C.IS_B].to_numpy()[pos])
     frames = []
     for f in files if wanted else []:
         with pq.ParquetFile(f, read_dictionary=[C.GLASS]) as pf:
             for rb in pf.iter_batches(batch_size=STREAM_ROWS, columns=columns):
                 glass = rb.column(C.GLASS)
                 names = glass.dictionary.to_pylist()
-                code = _codes(rb.column(C.IS_A).to_numpy(), rb.column(C.IS_B).to_numpy())
+                code = pair_codes(rb.column(C.IS_A).to_numpy(), rb.column(C.IS_B).to_numpy())
                 if code is None or any(wanted.get(g, 0) is None for g in names):  # not as codes: by keys
                     t = pa.Table.from_batches([rb])
                     frame = t.set_column(t.schema.get_field_index(C.GLASS), C.GLASS,

@@ -68,16 +68,27 @@ def seen_hopping(pairs: pd.DataFrame, min_hops: int = 0) -> pd.DataFrame:
     return pairs[(pairs[C.T_AB] + pairs[C.T_BA]) >= int(min_hops)]
 
 
+def pair_codes(a, b) -> np.ndarray | None:
+    """(is_a, is_b) as one int64 each, or None when an index is no integer in [0, 2**31)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if not len(a):
+        return np.zeros(0, np.int64)
+    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or min(a.min(), b.min()) < 0 \
+            or max(a.max(), b.max()) >= 2**31:
+        return None
+    return a.astype(np.int64) << 32 | b.astype(np.int64)
+
+
 def _isin_pairs(a, b, key_a, key_b) -> np.ndarray:
-    """Whether each (a, b) is one of the (key_a, key_b): as int64 codes when every index is an integer in
-    [0, 2**31), else through a MultiIndex."""
-    a, b, key_a, key_b = (np.asarray(x) for x in (a, b, key_a, key_b))
+    """Whether each (a, b) is one of the (key_a, key_b): as :func:`pair_codes` when every index is an integer
+    in [0, 2**31), else through a MultiIndex."""
     if len(a) == 0 or len(key_a) == 0:
         return np.zeros(len(a), dtype=bool)
-    if all(x.dtype.kind in "iu" and x.min() >= 0 and x.max() < 2**31 for x in (a, b, key_a, key_b)):
-        code = a.astype(np.int64) << 32 | b.astype(np.int64)
-        return np.isin(code, key_a.astype(np.int64) << 32 | key_b.astype(np.int64))
-    return pd.MultiIndex.from_arrays([a, b]).isin(pd.MultiIndex.from_arrays([key_a, key_b]))
+    code, keys = pair_codes(a, b), pair_codes(key_a, key_b)
+    if code is not None and keys is not None:
+        return np.isin(code, keys)
+    return pd.MultiIndex.from_arrays([np.asarray(a), np.asarray(b)]).isin(
+        pd.MultiIndex.from_arrays([np.asarray(key_a), np.asarray(key_b)]))
 
 
 def key_mask(df: pd.DataFrame, keys: pd.DataFrame | None) -> np.ndarray:
