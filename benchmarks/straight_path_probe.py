@@ -38,12 +38,12 @@ from sklearn.metrics import roc_auc_score
 
 from tlspipe.engine import ForceField
 from tlspipe.store.isstore import read_store
+from tlspipe.util.periodic import minimum_image
 
 
 def straight_profile(ff: ForceField, xa, xb, box, points: int) -> np.ndarray:
     """Energies (relative to IS a) at ``points`` equally spaced places on the straight line a -> b."""
-    dx = xb - xa
-    dx -= box * np.round(dx / box)
+    dx = minimum_image(xb - xa, box)
     e = np.array([ff.energy(xa + s * dx) for s in np.linspace(0.0, 1.0, points)])
     return e - e[0]
 
