@@ -269,7 +269,7 @@ def test_an_output_that_is_not_a_results_table_is_refused_and_kept(store, tmp_pa
 def test_workflow_side_file_of_other_options_is_not_reused(store, tmp_path, monkeypatch):
     """run_chunk (the neb rule) keeps finished pairs in a side file; one left by a run with other options
     (a config edit between the kill and the rerun) is moved aside and its pairs recomputed."""
-    from tlspipe.loop.run import neb_options, run_chunk
+    from tlspipe.path.chunk import neb_options, run_chunk
 
     def fake_compute(x_a, x_b, diam, box, opts):
         row = {c: np.nan for c in C.EXACT}

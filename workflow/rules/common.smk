@@ -11,7 +11,8 @@ from snakemake.settings.types import DeploymentMethod
 from tlspipe import columns as C
 from tlspipe.figures import caption_path
 from tlspipe.loop import should_stop
-from tlspipe.loop.run import chunk_names, neb_options
+from tlspipe.loop.run import chunk_names
+from tlspipe.path.chunk import neb_options
 from tlspipe.workflow import ConfigError, glass_table, glass_tf, resolve_data_paths, section, study_config
 
 # The study is the --configfile file(s) as given, with the schema's defaults: the default study is not
