@@ -58,6 +58,6 @@ rule study_config:
     conda:
         "envs/tlspipe.yaml"
     params:
-        config=config,
+        config=config_provider(),
     script:
         "workflow/scripts/study_config.py"

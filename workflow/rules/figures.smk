@@ -26,7 +26,7 @@ rule tls_table:
         runtime=10,
     params:
         glass_tf=GLASS_TF,
-        tls_threshold=config["tls_threshold"],
+        tls_threshold=config_provider("tls_threshold"),
     script:
         "../scripts/tls_table.py"
 
@@ -62,9 +62,9 @@ rule fig4:
     conda:
         "../../envs/tlspipe.yaml"
     params:
-        tls_threshold=config["tls_threshold"],
+        tls_threshold=config_provider("tls_threshold"),
         glass_tf=GLASS_TF,
-        n_particles=config["n_particles"],
+        n_particles=config_provider("n_particles"),
     script:
         "../scripts/figure.py"
 
@@ -120,7 +120,7 @@ rule table1:
     conda:
         "../../envs/tlspipe.yaml"
     params:
-        min_transitions=config["baseline"]["min_transitions"],
+        min_transitions=config_provider("baseline.min_transitions"),
         # round 0 is a random/screened training sample (the paper's K0, left out of gain_paper) unless the
         # study pretrains, when the pretrained models choose it like any later round
         pretrain_round=None if PRETRAIN else 0,

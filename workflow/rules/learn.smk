@@ -25,10 +25,10 @@ rule train:
         runtime=10 + 3 * int(config["learn"]["time_budget"] or 600) // 60,
     params:
         # the learn section but its threads (the job's threads: changing them reruns nothing)
-        learn={k: v for k, v in config["learn"].items() if k != "threads"},
-        seed=config["seed"],
-        min_train_dw=config["loop"]["min_train_dw"],
-        units=config["units"],
+        learn=config_provider("learn"),
+        seed=config_provider("seed"),
+        min_train_dw=config_provider("loop.min_train_dw"),
+        units=config_provider("units"),
     script:
         "../scripts/train.py"
 
@@ -55,7 +55,7 @@ rule predict:
         runtime=30,
     params:
         glass_tf=glass_tf_of,
-        min_hops=config["loop"]["min_hops"],
+        min_hops=config_provider("loop.min_hops"),
     script:
         "../scripts/predict.py"
 
@@ -108,6 +108,6 @@ rule shap:
         mem_mb=4000,
         runtime=30,
     params:
-        seed=config["seed"],
+        seed=config_provider("seed"),
     script:
         "../scripts/shap.py"

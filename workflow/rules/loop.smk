@@ -50,7 +50,7 @@ checkpoint baseline_batch:
         mem_mb=2000,
         runtime=10,
     params:
-        select={"min_transitions": config["baseline"]["min_transitions"], "chunk": config["neb"]["chunk"]},
+        select=config_provider({"min_transitions": "baseline.min_transitions", "chunk": "neb.chunk"}),
     script:
         "../scripts/batch.py"
 

@@ -15,15 +15,9 @@ from ..loop.run import _write_parquet
 log = logging.getLogger("tlspipe.path")
 
 
-def neb_options(cfg) -> dict:
-    """The NEB/profile options of the config, as the path module takes them."""
-    opts = {k: v for k, v in cfg["neb"].items() if k != "chunk"}
-    opts["units"] = cfg["units"]
-    opts["tls_threshold"] = cfg["tls_threshold"]
-    return opts
-
 def run_chunk(options: dict, store, chunk_file, out_file, partial_file=None) -> pd.DataFrame:
-    """Exact results of one chunk (options: :func:`neb_options` of the study).  Finished pairs are appended
+    """Exact results of one chunk (options: the study's ``neb`` section with ``units`` and ``tls_threshold``,
+    the flat options of :class:`~tlspipe.path.options.PathOptions`).  Finished pairs are appended
     to ``partial_file`` as they complete (it is not a Snakemake output, so it survives a killed job) and the
     output is written when all are done.  The profiles V(xi) go to ``<out>.profiles.h5`` beside the output."""
     from ..path import run_pairs
