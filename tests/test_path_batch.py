@@ -310,3 +310,28 @@ def test_features_and_neb_name_a_store_the_same_glass(store, tmp_path, monkeypat
     monkeypatch.setattr(batch, "compute_pair", fake_compute)
     res = batch.run_pairs(path, pairs, tmp_path / "exact.parquet")
     assert set(res[C.GLASS]) == {expected} and len(res) == 3
+
+
+def test_a_neb_job_opens_its_store_once(store, tmp_path, monkeypatch):
+    """One handle serves the store's header, its content hash and the IS of every pair; the positions each
+    pair gets are those read_positions reads."""
+    from tlspipe.store import isstore
+
+    opened, seen = [], []
+    real_open = isstore.open_store
+    monkeypatch.setattr(isstore, "open_store", lambda p: opened.append(p) or real_open(p))
+
+    def fake_compute(x_a, x_b, diam, box, opts):
+        seen.append((x_a.copy(), x_b.copy()))
+        row = {c: np.nan for c in C.EXACT}
+        row.update({C.STATUS: "not_dw", C.N_ITER: 0})
+        return row, None
+
+    monkeypatch.setattr(batch, "compute_pair", fake_compute)
+    pairs = pd.DataFrame({C.IS_A: [0, 0, 1], C.IS_B: [1, 2, 2]})
+    batch.run_pairs(store, pairs, tmp_path / "out.parquet")
+    assert len(opened) == 1
+    want = isstore.read_positions(store, [0, 1, 2])
+    for (a, b), (xa, xb) in zip([(0, 1), (0, 2), (1, 2)], seen):
+        np.testing.assert_array_equal(xa, want[a])
+        np.testing.assert_array_equal(xb, want[b])
