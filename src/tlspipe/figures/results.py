@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as C
-from ..loop.run import _write_parquet, read_exact, rows_of
+from ..loop.run import read_exact, rows_of
+from ..util.io import write_parquet as _write_parquet
 
 PRED_DW, PRED_QS, PRED_BARRIER, TF = C.PRED_DW, C.PRED_E_QS, C.PRED_BARRIER, C.TF
 

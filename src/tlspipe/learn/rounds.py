@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as C
-from ..loop.run import _write_parquet, read_exact, read_pairs, rows_of
+from ..loop.run import read_exact, read_pairs, rows_of
 from ..loop.select import seen_hopping
+from ..util.io import write_parquet as _write_parquet
 
 log = logging.getLogger("tlspipe.learn")
 

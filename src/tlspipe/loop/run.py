@@ -20,21 +20,13 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as C
-from ..util.io import atomic_path
+from ..util.io import write_parquet as _write_parquet
 from .select import (baseline_batch, batch_candidates, first_rows, initial_batch, key_mask, next_batch,
                      pair_codes, seen_hopping, split_chunks)
 
 log = logging.getLogger("tlspipe.loop")
 
 PRED_DW, PRED_QS, PRED_BARRIER, TF = C.PRED_DW, C.PRED_E_QS, C.PRED_BARRIER, C.TF
-
-
-def _write_parquet(df: pd.DataFrame, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
-    return path
 
 
 def read_pairs(pair_files, columns=None) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import columns as C
-from ..loop.run import _write_parquet
+from ..util.io import write_parquet as _write_parquet
 
 log = logging.getLogger("tlspipe.path")
 
