@@ -73,3 +73,12 @@ def test_learn_defaults_equal_the_package():
     assert lc["threads"] == LEARN["n_threads"]
     assert lc["regressor_layers"] == LEARN["n_layers"] == TASK_DEFAULTS["qs"].get("n_layers", LEARN["n_layers"])
     assert lc["dw_layers"] == TASK_DEFAULTS["dw"]["n_layers"]
+
+
+def test_the_schema_offers_exactly_the_methods_and_optimisers_of_the_code():
+    from tlspipe.path.neb import METHODS
+    from tlspipe.path.optimise import OPTIMISERS
+
+    neb = SCHEMA["properties"]["neb"]["properties"]
+    assert set(neb["method"]["enum"]) == set(METHODS)
+    assert set(neb["optimiser"]["enum"]) == set(OPTIMISERS)
