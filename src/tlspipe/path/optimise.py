@@ -323,38 +323,41 @@ class LBFGS(Optimiser):
         self.have_prev = True
 
 
-class FIRE(Optimiser):
-    """FIRE 2.0 over the whole band (:func:`fire_update`); its velocities lose their tangential part after a
-    reparametrisation."""
+class _WithVelocities(Optimiser):
+    """An optimiser with velocities V (M, D), which lose their tangential part after a reparametrisation
+    (except the climbing image's)."""
 
     def __init__(self, X, opt, atom_dim: int = 3):
         self.V = np.zeros_like(X)
+        self.atom_dim = atom_dim
+
+    def project(self, tau, climb_index):
+        project_velocities(self.V, tau, climb_index)
+
+
+class FIRE(_WithVelocities):
+    """FIRE 2.0 over the whole band (:func:`fire_update`)."""
+
+    def __init__(self, X, opt, atom_dim: int = 3):
+        super().__init__(X, opt, atom_dim)
         self.state = np.array([opt.dt, opt.alpha0, 0.0, 0.0])
         self.params = np.array([opt.dt_max, opt.dt_min, opt.n_delay, opt.f_inc, opt.f_dec,
                                 opt.alpha0, opt.f_alpha, opt.max_move], dtype=np.float64)
-        self.atom_dim = atom_dim
 
     def step(self, X, fneb, fmax):
         fire_update(X, self.V, fneb, self.state, self.params, self.atom_dim)
 
-    def project(self, tau, climb_index):
-        project_velocities(self.V, tau, climb_index)
 
-
-class QuickMin(Optimiser):
+class QuickMin(_WithVelocities):
     """Quick-min, per image (:func:`quickmin_update`)."""
 
     def __init__(self, X, opt, atom_dim: int = 3):
-        self.V = np.zeros_like(X)
+        super().__init__(X, opt, atom_dim)
         self.dt = opt.dt
         self.max_move = opt.max_move
-        self.atom_dim = atom_dim
 
     def step(self, X, fneb, fmax):
         quickmin_update(X, self.V, fneb, self.dt, self.max_move, self.atom_dim)
-
-    def project(self, tau, climb_index):
-        project_velocities(self.V, tau, climb_index)
 
 
 class SteepestDescent(Optimiser):
