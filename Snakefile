@@ -19,6 +19,7 @@ include: "workflow/rules/explore.smk"
 include: "workflow/rules/pairs.smk"
 include: "workflow/rules/neb.smk"
 include: "workflow/rules/loop.smk"
+include: "workflow/rules/learn.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -57,6 +58,6 @@ rule study_config:
     conda:
         "envs/tlspipe.yaml"
     params:
-        config=config,
+        config=config_provider(),
     script:
         "workflow/scripts/study_config.py"

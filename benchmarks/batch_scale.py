@@ -81,6 +81,7 @@ def write_study(root: Path, n_glasses: int, rows: int, seed: int = 0) -> None:
 
 
 def run_step(root: Path, step: str) -> dict:
+    from tlspipe.figures import results
     from tlspipe.loop import run
 
     pairs = sorted(str(p) for p in (root / "pairs").glob("*.parquet"))
@@ -98,8 +99,8 @@ def run_step(root: Path, step: str) -> dict:
         b = run.select_baseline(pairs, out / "batch.parquet", out / "chunks", min_transitions=4, chunk=50)
     else:
         tf = {Path(p).stem: 0.062 for p in pairs}
-        b = run.build_tls_table(loop, root / "exact" / "baseline.parquet", pairs, [preds] * ROUNDS, tf,
-                                out / "tls.parquet", 0.0015)
+        b = results.build_tls_table(loop, root / "exact" / "baseline.parquet", pairs, [preds] * ROUNDS, tf,
+                                    out / "tls.parquet", 0.0015)
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rows": len(b)}

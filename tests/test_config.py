@@ -103,3 +103,22 @@ def test_dry_run_stops_on_a_per_glass_typo(tmp_path):
     r = _snakemake(tmp_path, "-n", "--configfile", str(bad))
     assert r.returncode != 0
     assert "glasses.0.explore" in r.stdout + r.stderr and "n_trj" in r.stdout + r.stderr
+
+
+def test_rule_config_is_each_rules_slice():
+    """What `config_provider` (workflow/rules/common.smk) hands a rule: a section without its workflow-only
+    keys, a glass group's overrides, a dotted key, a mapping of keys; an unknown key is named."""
+    from tlspipe.workflow import glass_table, rule_config
+
+    cfg = validate_config({"glasses": [{"tf": 0.062, "count": 1, "explore": {"n_traj": 2}}],
+                           "explore": {"workers": 3}, "neb": {"chunk": 7, "images": 20}}, schema_path=SCHEMA)
+    g = glass_table(cfg)[0]
+    explore = rule_config(cfg, "explore", glass=g)
+    assert "workers" not in explore and explore["n_traj"] == 2 and cfg["explore"]["n_traj"] != 2
+    neb = rule_config(cfg, "neb", with_keys=("units", "tls_threshold"))
+    assert "chunk" not in neb and neb["images"] == 20 and neb["units"] == cfg["units"]
+    assert rule_config(cfg, "loop.min_hops") == cfg["loop"]["min_hops"]
+    assert rule_config(cfg, {"c": "neb.chunk", "s": "seed"}) == {"c": 7, "s": cfg["seed"]}
+    assert rule_config(cfg) is cfg
+    with pytest.raises(ConfigError, match="'loop.nope'"):
+        rule_config(cfg, "loop.nope")

@@ -7,24 +7,32 @@ import pytest
 
 from tlspipe.learn.config import DEFAULTS as LEARN, TASK_DEFAULTS
 from tlspipe.loop import LOOP_DEFAULTS
+from tlspipe.pairs.defaults import PAIRS_DEFAULTS
 from tlspipe.path import DEFAULTS as PATH
-from tlspipe.sample.defaults import EXPLORE_DEFAULTS, PREPARE_DEFAULTS
-from tlspipe.workflow import fill_defaults, load_schema
+from tlspipe.sample.defaults import EXPLORE_DEFAULTS, N_PARTICLES, PREPARE_DEFAULTS
+from tlspipe.workflow import WORKFLOW_ONLY, fill_defaults, load_schema, rule_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 D = fill_defaults(SCHEMA, {})
 
-# keys of a schema section that only the workflow uses (how work is split into jobs and threads)
-WORKFLOW_ONLY = {"explore": {"workers"}, "neb": {"chunk", "threads"}}
 
 
 def _schema_section(name):
-    return {k: v for k, v in D[name].items() if k not in WORKFLOW_ONLY.get(name, set())}
+    """The section as a rule receives it: without the keys only the workflow uses (jobs and threads)."""
+    return rule_config(D, name)
+
+
+def test_workflow_only_keys_are_keys_of_the_schema():
+    # the one list of them (tlspipe.workflow.WORKFLOW_ONLY): a key the schema lost would silently drop nothing
+    for name, keys in WORKFLOW_ONLY.items():
+        for k in keys:
+            assert k in SCHEMA["properties"][name]["properties"], f"{name}.{k}"
+    assert "workers" not in _schema_section("explore") and "chunk" not in _schema_section("neb")
 
 
 @pytest.mark.parametrize("name, code", [("prepare", PREPARE_DEFAULTS), ("explore", EXPLORE_DEFAULTS),
-                                        ("loop", LOOP_DEFAULTS)])
+                                        ("loop", LOOP_DEFAULTS), ("pairs", PAIRS_DEFAULTS)])
 def test_section_defaults_equal_the_package(name, code):
     schema = _schema_section(name)
     code = {k: v for k, v in code.items() if k != "engine"}  # the study-wide `engine` key, checked below
@@ -41,6 +49,21 @@ def test_exact_path_defaults_equal_the_package():
     assert EXPLORE_DEFAULTS["engine"] == D["engine"]
 
 
+def test_pairs_and_particles_defaults_are_those_of_the_functions_and_commands():
+    import inspect
+
+    from tlspipe.cli import build_parser
+    from tlspipe.pairs import featurise_store
+
+    assert D["n_particles"] == N_PARTICLES
+    sig = inspect.signature(featurise_store).parameters
+    assert {k: sig[k].default for k in PAIRS_DEFAULTS} == PAIRS_DEFAULTS
+    parser = build_parser()
+    args = parser.parse_args(["features", "is.h5", "--out", "p.parquet"])
+    assert (args.m, args.max_delta_e) == (D["pairs"]["m"], D["pairs"]["max_delta_e"])
+    assert parser.parse_args(["prepare", "--tf", "0.062", "--out", "g.data"]).n == D["n_particles"]
+
+
 def test_learn_defaults_equal_the_package():
     lc = D["learn"]
     assert lc["members"] == LEARN["members"]
@@ -50,3 +73,12 @@ def test_learn_defaults_equal_the_package():
     assert lc["threads"] == LEARN["n_threads"]
     assert lc["regressor_layers"] == LEARN["n_layers"] == TASK_DEFAULTS["qs"].get("n_layers", LEARN["n_layers"])
     assert lc["dw_layers"] == TASK_DEFAULTS["dw"]["n_layers"]
+
+
+def test_the_schema_offers_exactly_the_methods_and_optimisers_of_the_code():
+    from tlspipe.path.neb import METHODS
+    from tlspipe.path.optimise import OPTIMISERS
+
+    neb = SCHEMA["properties"]["neb"]["properties"]
+    assert set(neb["method"]["enum"]) == set(METHODS)
+    assert set(neb["optimiser"]["enum"]) == set(OPTIMISERS)

@@ -94,7 +94,7 @@ def neb_case(tmp_path_factory):
     """An IS store of 5 neighbouring minima, a chunk of 8 pairs between them, and the chunk's results computed
     without interruption (run_chunk, as the workflow's neb rule)."""
     from tlspipe.engine import ForceField
-    from tlspipe.loop.run import run_chunk
+    from tlspipe.path.chunk import run_chunk
 
     d = tmp_path_factory.mktemp("neb")
     pos, diam, box = _minima_n100(5)
@@ -112,7 +112,7 @@ def neb_case(tmp_path_factory):
 NEB_SCRIPT = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-from tlspipe.loop.run import run_chunk
+from tlspipe.path.chunk import run_chunk
 run_chunk(json.loads(sys.argv[1]), *sys.argv[2:])
 """
 
@@ -296,7 +296,7 @@ def test_a_neb_side_file_with_changed_bytes_is_set_aside_and_recomputed(fake_sid
     file and what to do, and is left as it was."""
     import struct
 
-    from tlspipe.loop.run import run_chunk
+    from tlspipe.path.chunk import run_chunk
 
     store, chunk, partial, calls = fake_side_file
     before = pd.read_parquet(partial)

@@ -105,7 +105,7 @@ def test_min_hops_restricts_every_round_to_pairs_seen_hopping(tmp_path):
 
 
 def test_predictions_cover_exactly_the_candidates(tmp_path):
-    from tlspipe.loop.run import predict_round
+    from tlspipe.learn.rounds import predict_round
 
     p = _pairs(120, seed=4)
     p[C.DELTA_E] = np.linspace(1e-4, 1e-2, len(p))
@@ -199,6 +199,8 @@ def test_batch_candidates_keep_what_next_batch_chooses():
 def test_streamed_tls_table_and_training_table_are_the_joins_of_the_whole_tables(tmp_path, monkeypatch):
     """tls.parquet and the training table take each computed pair's features (and each round's prediction
     of it) from the tables read a slice at a time: the same rows as joined with the whole tables."""
+    from tlspipe.figures import results
+    from tlspipe.learn import rounds
     from tlspipe.loop import run
 
     pairs, _, pair_files, _ = _study(tmp_path, 4)
@@ -226,9 +228,9 @@ def test_streamed_tls_table_and_training_table_are_the_joins_of_the_whole_tables
     tables = {}
     for rows in (13, 10**6):
         monkeypatch.setattr(run, "STREAM_ROWS", rows)
-        tables[rows] = run.build_tls_table(exact_files, tmp_path / "base.parquet", pair_files,
-                                           [files for _, files in preds], tf, tmp_path / "tls.parquet", 0.0015)
-        train = run.training_table(pair_files, exact_files)
+        tables[rows] = results.build_tls_table(exact_files, tmp_path / "base.parquet", pair_files,
+                                               [files for _, files in preds], tf, tmp_path / "tls.parquet", 0.0015)
+        train = rounds.training_table(pair_files, exact_files)
         want = pd.concat([pd.read_parquet(f) for f in exact_files], ignore_index=True)
         want = want.drop(columns=C.DELTA_E).merge(pairs, on=C.IDS)
         pd.testing.assert_frame_equal(train.drop(columns=C.IS_DW), want)

@@ -269,7 +269,8 @@ def test_an_output_that_is_not_a_results_table_is_refused_and_kept(store, tmp_pa
 def test_workflow_side_file_of_other_options_is_not_reused(store, tmp_path, monkeypatch):
     """run_chunk (the neb rule) keeps finished pairs in a side file; one left by a run with other options
     (a config edit between the kill and the rerun) is moved aside and its pairs recomputed."""
-    from tlspipe.loop.run import neb_options, run_chunk
+    from tlspipe.path.chunk import run_chunk
+    from tlspipe.workflow import rule_config
 
     def fake_compute(x_a, x_b, diam, box, opts):
         row = {c: np.nan for c in C.EXACT}
@@ -283,7 +284,8 @@ def test_workflow_side_file_of_other_options_is_not_reused(store, tmp_path, monk
     batch.run_pairs(store, pd.read_parquet(chunk)[[C.IS_A, C.IS_B]], partial, {"images": 12})  # killed run
     cfg = {"neb": {**{k: v for k, v in DEFAULTS.items() if k not in ("units", "tls_threshold")}, "images": 20,
                    "chunk": 5}, "units": "argon", "tls_threshold": 0.0015}
-    res = run_chunk(neb_options(cfg), store, chunk, tmp_path / "exact" / "g7.000.parquet", partial)
+    options = rule_config(cfg, "neb", with_keys=("units", "tls_threshold"))  # what the neb rule receives
+    res = run_chunk(options, store, chunk, tmp_path / "exact" / "g7.000.parquet", partial)
     assert res[C.STATUS].tolist() == ["not_dw images=20"]
     assert (partial.parent / "g7.000.stale-1.parquet").exists() and not partial.exists()
 
@@ -308,3 +310,28 @@ def test_features_and_neb_name_a_store_the_same_glass(store, tmp_path, monkeypat
     monkeypatch.setattr(batch, "compute_pair", fake_compute)
     res = batch.run_pairs(path, pairs, tmp_path / "exact.parquet")
     assert set(res[C.GLASS]) == {expected} and len(res) == 3
+
+
+def test_a_neb_job_opens_its_store_once(store, tmp_path, monkeypatch):
+    """One handle serves the store's header, its content hash and the IS of every pair; the positions each
+    pair gets are those read_positions reads."""
+    from tlspipe.store import isstore
+
+    opened, seen = [], []
+    real_open = isstore.open_store
+    monkeypatch.setattr(isstore, "open_store", lambda p: opened.append(p) or real_open(p))
+
+    def fake_compute(x_a, x_b, diam, box, opts):
+        seen.append((x_a.copy(), x_b.copy()))
+        row = {c: np.nan for c in C.EXACT}
+        row.update({C.STATUS: "not_dw", C.N_ITER: 0})
+        return row, None
+
+    monkeypatch.setattr(batch, "compute_pair", fake_compute)
+    pairs = pd.DataFrame({C.IS_A: [0, 0, 1], C.IS_B: [1, 2, 2]})
+    batch.run_pairs(store, pairs, tmp_path / "out.parquet")
+    assert len(opened) == 1
+    want = isstore.read_positions(store, [0, 1, 2])
+    for (a, b), (xa, xb) in zip([(0, 1), (0, 2), (1, 2)], seen):
+        np.testing.assert_array_equal(xa, want[a])
+        np.testing.assert_array_equal(xb, want[b])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, root
 
-from tlspipe.path.neb import (effective_spring, effective_tol, interpolate, lbfgs_direction, neb_forces,
-                              reparametrise, run_neb)
+from tlspipe.path.neb import effective_spring, effective_tol, interpolate, neb_forces, reparametrise, run_neb
+from tlspipe.path.optimise import lbfgs_direction
 from tlspipe.path.profile import arc_length
 
 A = np.array([-200.0, -100.0, -170.0, 15.0])

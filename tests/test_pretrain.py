@@ -125,7 +125,7 @@ def test_train_round_starts_from_the_pretraining_tables(tmp_path):
     import json
 
     from tlspipe.learn import load
-    from tlspipe.loop.run import train_round
+    from tlspipe.learn.rounds import train_round
 
     pairs = tmp_path / "pairs.parquet"
     _study_table(tmp_path / "t.parquet", 479.2)[[*C.IDS, *C.feature_columns(3)]].to_parquet(pairs)

@@ -1,5 +1,8 @@
 """The ``tlspipe`` command.  Each subpackage that offers commands has a ``cli.py`` with
-``register(subparsers)``; this module only collects them."""
+``register(subparsers)``; this module only collects them.  A module in the list that cannot be imported, or
+has no ``register``, is an error naming it, never skipped: a command never disappears without a word.  The
+loop (:mod:`tlspipe.loop`) has no command: its steps need a whole study's tables and run as the workflow's
+``batch`` and ``gather`` rules."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ _COMMAND_MODULES = [
     "tlspipe.pairs.cli",  # features
     "tlspipe.path.cli",  # neb
     "tlspipe.learn.cli",  # learn evaluate|fit|predict
-    "tlspipe.loop.cli",
     "tlspipe.figures.cli",
     "tlspipe.profiles",  # install-profile
 ]
@@ -56,9 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:  # subpackage without commands (yet)
-                continue
+            if e.name == name:
+                raise ImportError(f"tlspipe.cli: command module {name} does not exist; remove it from "
+                                  "_COMMAND_MODULES or add the module") from e
             raise
+        if not callable(getattr(mod, "register", None)):
+            raise ImportError(f"tlspipe.cli: command module {name} has no register(subparsers)")
         mod.register(sub)
     return p
 

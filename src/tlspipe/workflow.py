@@ -1,5 +1,6 @@
 """Helpers shared by the Snakefile, the rule scripts and the command line: config defaults and validation,
-glass names and seeds, logging into a rule's log file."""
+each rule's config slice (:func:`rule_config`, the workflow-only keys :data:`WORKFLOW_ONLY`), glass names and
+seeds, logging into a rule's log file."""
 
 from __future__ import annotations
 
@@ -163,6 +164,43 @@ def section(cfg: dict, glass: dict, name: str) -> dict:
                           f"known: {sorted(base)}")
     base.update(over)
     return base
+
+
+#: Keys of a config section that only the workflow reads: how work is split into jobs and threads.  A rule
+#: never receives them in its config slice (:func:`rule_config`), so changing them reruns nothing; the
+#: rules use them for ``threads:`` and the batch chunking.
+WORKFLOW_ONLY = {"explore": ("workers",), "pairs": ("threads",), "neb": ("chunk",), "learn": ("threads",)}
+
+
+def _lookup(cfg: dict, key: str):
+    value = cfg
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ConfigError(f"config key {key!r} does not exist (at {part!r}); see workflow/schemas/"
+                              "config.schema.yaml for the keys")
+        value = value[part]
+    return value
+
+
+def rule_config(cfg: dict, key=None, *, glass: dict | None = None, with_keys=()):
+    """The slice of the study config one rule receives (the ``config_provider`` of workflow/rules/common.smk
+    calls this for every rule's ``params:``).
+
+    key: None (the whole config), a dotted key (``"neb"``, ``"loop.min_hops"``) or a mapping {name: dotted
+    key} (a dict of those values).  A section comes without its :data:`WORKFLOW_ONLY` keys; ``glass`` (a row
+    of :func:`glass_table`) applies that glass group's overrides of the section (prepare, explore); with_keys:
+    top-level keys added to the section (``neb`` with ``units``, ``tls_threshold``: what tlspipe.path takes).
+    """
+    if key is None:
+        return cfg
+    if isinstance(key, dict):
+        return {name: rule_config(cfg, k) for name, k in key.items()}
+    value = section(cfg, glass, key) if glass is not None else _lookup(cfg, key)
+    if isinstance(value, dict):
+        drop = WORKFLOW_ONLY.get(key, ())
+        value = {k: v for k, v in value.items() if k not in drop}
+        value.update({k: _lookup(cfg, k) for k in with_keys})
+    return value
 
 
 def glass_info(cfg: dict, name: str) -> dict:

@@ -1,5 +1,5 @@
 # Shared helpers: the study config (schema defaults, validation), the glass table, paths, input and params
-# functions of the rules.
+# functions of the rules.  The rules get their config slices one way only, as `params` from config_provider(key).
 import os
 import sys
 from pathlib import Path
@@ -11,8 +11,8 @@ from snakemake.settings.types import DeploymentMethod
 from tlspipe import columns as C
 from tlspipe.figures import caption_path
 from tlspipe.loop import should_stop
-from tlspipe.loop.run import chunk_names, neb_options
-from tlspipe.workflow import ConfigError, glass_table, glass_tf, resolve_data_paths, section, study_config
+from tlspipe.loop.run import chunk_names
+from tlspipe.workflow import ConfigError, glass_table, glass_tf, resolve_data_paths, rule_config, study_config
 
 # The study is the --configfile file(s) as given, with the schema's defaults: the default study is not
 # merged under them (so there is no `configfile:` directive).  Without --configfile it is the working
@@ -66,20 +66,21 @@ def caption(name):
 
 
 # ----------------------------------------------------------------------------- params: each rule's config slice
+def config_provider(key=None, glass=False, with_keys=()):
+    """The one way the rules get their config slices, as `params` (name=config_provider(key)): a function of
+    the job's wildcards returning tlspipe.workflow.rule_config(config, key, ...): key a section ("neb"), a dotted
+    key ("loop.min_hops"), a {name: dotted key} mapping, or None for the whole config.  A section never holds
+    its workflow-only keys (tlspipe.workflow.WORKFLOW_ONLY: jobs and threads), so changing them reruns
+    nothing; glass=True applies the job's glass group's overrides; with_keys adds top-level keys."""
+    return lambda wildcards: rule_config(
+        config, key, glass=GLASSES[wildcards.glass] if glass else None, with_keys=with_keys
+    )
+
+
 def glass_of(wildcards):
     """Name, Tf and seed of the job's glass."""
     g = GLASSES[wildcards.glass]
     return {"glass": g["glass"], "tf": g["tf"], "seed": g["seed"]}
-
-
-def prepare_params(wildcards):
-    """The prepare section with the glass group's overrides."""
-    return section(config, GLASSES[wildcards.glass], "prepare")
-
-
-def explore_params(wildcards):
-    """The explore section with the glass group's overrides; workers are the job's threads, not a parameter."""
-    return {k: v for k, v in section(config, GLASSES[wildcards.glass], "explore").items() if k != "workers"}
 
 
 def glass_tf_of(wildcards):
@@ -94,24 +95,17 @@ def predictions_of(stage):
 
 def batch_params(wildcards):
     """The keys that choose round i's pairs, and only those: changing loop.max_rounds reruns no batch."""
-    lp, chunk = config["loop"], config["neb"]["chunk"]
     first = int(wildcards.round) == 0
     if first and not PRETRAIN:
-        return {
-            "k0": lp["k0"],
-            "screen_fraction": lp["screen_fraction"],
-            "seed": config["seed"],
-            "chunk": chunk,
-            "min_hops": lp["min_hops"],
+        keys = {"k0": "loop.k0", "screen_fraction": "loop.screen_fraction", "seed": "seed"}
+    else:
+        keys = {
+            "batch": "loop.k0" if first else "loop.batch",
+            "dw_threshold": "loop.dw_threshold",
+            "qs_factor": "loop.qs_factor",
+            "tls_threshold": "tls_threshold",
         }
-    return {
-        "batch": lp["k0"] if first else lp["batch"],
-        "dw_threshold": lp["dw_threshold"],
-        "qs_factor": lp["qs_factor"],
-        "tls_threshold": config["tls_threshold"],
-        "chunk": chunk,
-        "min_hops": lp["min_hops"],
-    }
+    return config_provider({**keys, "chunk": "neb.chunk", "min_hops": "loop.min_hops"})(wildcards)
 
 
 # ----------------------------------------------------------------------------- inputs

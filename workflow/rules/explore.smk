@@ -17,8 +17,8 @@ rule explore:
         runtime=240,
     params:
         glass=glass_of,
-        explore=explore_params,
-        engine=config["engine"],
+        explore=config_provider("explore", glass=True),
+        engine=config_provider("engine"),
         checkpoints=lambda wildcards: f"{R}/glasses/{wildcards.glass}/explore_checkpoints",
     script:
         "../scripts/explore.py"

@@ -1,5 +1,34 @@
-# One rule per figure or table of the paper.  Figures read tables only: rebuilding one never reruns physics.
+# The study's results: tls.parquet (every pair computed exactly, by either procedure), then one rule per
+# figure or table of the paper.  Figures read tables only: rebuilding one never reruns physics.
 # Each is a target on its own, e.g.  snakemake --cores 2 results/default/figures/fig3.png
+
+
+rule tls_table:
+    """Every pair computed exactly, with features, status, E_qs, round and procedure."""
+    input:
+        pairs=PAIR_FILES,
+        loop=loop_files("exact.parquet"),
+        baseline=f"{R}/baseline/exact.parquet",
+        # the models of every round but the last chose a batch; those of the last are trained too
+        predictions=loop_predictions,
+        # the rounds on disk, named before any checkpoint is resolved: planning speed only (see rounds_on_disk)
+        on_disk=rounds_on_disk,
+    output:
+        f"{R}/tls.parquet",
+    log:
+        f"{R}/logs/tls_table.log",
+    benchmark:
+        f"{R}/benchmarks/tls_table.tsv"
+    conda:
+        "../../envs/tlspipe.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        glass_tf=GLASS_TF,
+        tls_threshold=config_provider("tls_threshold"),
+    script:
+        "../scripts/tls_table.py"
 
 
 rule fig3:
@@ -33,9 +62,9 @@ rule fig4:
     conda:
         "../../envs/tlspipe.yaml"
     params:
-        tls_threshold=config["tls_threshold"],
+        tls_threshold=config_provider("tls_threshold"),
         glass_tf=GLASS_TF,
-        n_particles=config["n_particles"],
+        n_particles=config_provider("n_particles"),
     script:
         "../scripts/figure.py"
 
@@ -91,7 +120,7 @@ rule table1:
     conda:
         "../../envs/tlspipe.yaml"
     params:
-        min_transitions=config["baseline"]["min_transitions"],
+        min_transitions=config_provider("baseline.min_transitions"),
         # round 0 is a random/screened training sample (the paper's K0, left out of gain_paper) unless the
         # study pretrains, when the pretrained models choose it like any later round
         pretrain_round=None if PRETRAIN else 0,

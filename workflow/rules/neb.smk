@@ -18,7 +18,7 @@ rule neb:
         mem_mb=2000,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        options=neb_options(config),
+        options=config_provider("neb", with_keys=("units", "tls_threshold")),
         partial=lambda wildcards: f"{R}/{wildcards.stage}/partial/{wildcards.glass}.{wildcards.chunk}.parquet",
     script:
         "../scripts/neb.py"

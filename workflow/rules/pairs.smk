@@ -16,7 +16,7 @@ rule pairs:
         mem_mb=2000,
         runtime=60,
     params:
-        m=config["pairs"]["m"],
-        max_delta_e=config["pairs"]["max_delta_e"],
+        m=config_provider("pairs.m"),
+        max_delta_e=config_provider("pairs.max_delta_e"),
     script:
         "../scripts/pairs.py"

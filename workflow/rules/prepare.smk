@@ -15,7 +15,7 @@ rule prepare:
         runtime=60,
     params:
         glass=glass_of,
-        n_particles=config["n_particles"],
-        prepare=prepare_params,
+        n_particles=config_provider("n_particles"),
+        prepare=config_provider("prepare", glass=True),
     script:
         "../scripts/prepare.py"

@@ -1,4 +1,4 @@
-from tlspipe.loop.run import run_chunk
+from tlspipe.path.chunk import run_chunk
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

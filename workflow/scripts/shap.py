@@ -1,4 +1,4 @@
-from tlspipe.loop.run import shap_round
+from tlspipe.learn.rounds import shap_round
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

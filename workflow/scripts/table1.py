@@ -1,4 +1,4 @@
-from tlspipe.loop.run import write_table1
+from tlspipe.figures.results import write_table1
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

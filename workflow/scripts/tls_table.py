@@ -1,7 +1,7 @@
 from itertools import groupby
 from pathlib import Path
 
-from tlspipe.loop.run import build_tls_table
+from tlspipe.figures.results import build_tls_table
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

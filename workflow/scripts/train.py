@@ -1,7 +1,7 @@
 import json
 import logging
 
-from tlspipe.loop.run import train_round
+from tlspipe.learn.rounds import train_round
 from tlspipe.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

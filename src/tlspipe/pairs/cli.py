@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from .defaults import PAIRS_DEFAULTS
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -16,9 +18,11 @@ def register(subparsers):
     )
     p.add_argument("store", help="IS store (HDF5, is.h5)")
     p.add_argument("--out", required=True, help="output Parquet file")
-    p.add_argument("--m", type=int, default=3, help="number of largest displacements (default 3)")
-    p.add_argument("--max-delta-e", type=float, default=1.0,
-                   help="keep pairs with N (e_b - e_a) <= this, epsilon (default 1.0; inf keeps all)")
+    p.add_argument("--m", type=int, default=PAIRS_DEFAULTS["m"],
+                   help=f"number of largest displacements (default {PAIRS_DEFAULTS['m']})")
+    p.add_argument("--max-delta-e", type=float, default=PAIRS_DEFAULTS["max_delta_e"],
+                   help=f"keep pairs with N (e_b - e_a) <= this, epsilon (default {PAIRS_DEFAULTS['max_delta_e']}; "
+                        "inf keeps all)")
     p.add_argument("--glass", default=None, help="glass name (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--threads", type=int, default=None, help="compute threads (default: all cores)")
     p.add_argument("--recompute", action="store_true", help="ignore an existing output, compute all pairs")

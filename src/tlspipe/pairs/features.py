@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__, columns
 from ..store.isstore import StoreError, glass_name, open_store, read_checked, read_store
+from .defaults import PAIRS_DEFAULTS
 from ..util.io import atomic_path
 from ..util.periodic import box3
 from . import kernel
@@ -86,7 +87,8 @@ def pair_features(pos_a, pos_b, box, m: int = 3) -> dict:
 
 # --------------------------------------------------------------------------- whole store
 
-def featurise_store(store_path, out_path, glass=None, m: int = 3, max_delta_e: float = 1.0, threads=None, *,
+def featurise_store(store_path, out_path, glass=None, m: int = PAIRS_DEFAULTS["m"],
+                    max_delta_e: float = PAIRS_DEFAULTS["max_delta_e"], threads=None, *,
                     incremental: bool = True, block_is: int | None = None, chunk_rows: int = CHUNK_ROWS,
                     progress: bool | None = None) -> dict:
     """Write the features of all pairs of one glass's IS store to ``out_path`` (Parquet).

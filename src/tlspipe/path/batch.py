@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__, model
 from .. import columns as C
-from ..store.isstore import content_hash, glass_name, read_positions, read_store
+from ..store.isstore import StoreHandle, content_hash, glass_name
 from ..util.io import atomic_path
 from ..util.periodic import box3
 from .glass import neb_pair
@@ -63,10 +63,11 @@ def resolve_config(config) -> PathOptions:
     return PathOptions.from_dict(config)
 
 
-def provenance(store_path, glass: str, opts: PathOptions) -> dict:
-    """What a result depends on: the store's content hash, the glass label, every option that changes a
-    number (physics options and the unit preset; not tls_threshold, which only counts) and the version."""
-    prov = {"store_sha256": content_hash(store_path), "glass": glass,
+def provenance(store_path, glass: str, opts: PathOptions, store_sha256: str | None = None) -> dict:
+    """What a result depends on: the store's content hash (``store_sha256`` when already computed), the glass
+    label, every option that changes a number (physics options and the unit preset; not tls_threshold, which
+    only counts) and the version."""
+    prov = {"store_sha256": store_sha256 or content_hash(store_path), "glass": glass,
             "options": opts.physics(), "tlspipe_version": __version__}
     return json.loads(json.dumps(prov, sort_keys=True, default=str))  # as it reads back from the file
 
@@ -276,11 +277,17 @@ def run_pairs(store_path, pairs, out_path, config: dict | PathOptions | None = N
     Returns the results of all requested pairs (in the order of ``pairs``), columns IDS + EXACT.
     profiles_path: HDF5 file that receives the profile V(xi) of every computed pair (for figures);
     xyz_dir: directory for one extended-XYZ band per pair; glass: label (default: the store's 'glass'
-    attribute, else the name of its folder, as every command).
+    attribute, else the name of its folder, as every command).  The store is opened and checked once, and
+    that handle serves its header, its content hash and the IS of every pair.
     """
+    with StoreHandle(store_path) as handle:
+        return _run_pairs(handle, pairs, out_path, config, profiles_path, xyz_dir, glass, progress)
+
+
+def _run_pairs(handle: StoreHandle, pairs, out_path, config, profiles_path, xyz_dir, glass, progress):
     opts = resolve_config(config)
-    store_path = Path(store_path)
-    store = read_store(store_path, positions=False)
+    store_path = handle.path
+    store = handle.read(positions=False)
     glass = str(glass or glass_name(store_path, store.attrs))
     df = read_pairs_table(pairs)
     n_is = store.n_is
@@ -299,7 +306,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | PathOptions | None = N
                              f"({store_path}); pass one glass at a time")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    prov = provenance(store_path, glass, opts)
+    prov = provenance(store_path, glass, opts, store_sha256=handle.content_hash())
     done = _reusable_results(out_path, prov)
     have = {_row_key(a, b) for a, b in zip(done[C.IS_A], done[C.IS_B])}
     todo = []
@@ -319,7 +326,7 @@ def run_pairs(store_path, pairs, out_path, config: dict | PathOptions | None = N
         iterator = tqdm(todo, desc=f"neb {glass}", unit="pair")
     new = []
     for a, b in iterator:
-        x = read_positions(store_path, [a, b])
+        x = handle.positions([a, b])
         row, res = compute_pair(x[0], x[1], store.diameters, store.box, opts)
         row = {C.GLASS: glass, C.IS_A: a, C.IS_B: b, **row}
         if profiles_path is not None:

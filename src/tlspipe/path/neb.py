@@ -30,7 +30,10 @@ E, Ren & Vanden-Eijnden, J. Chem. Phys. 126, 164103 (2007)):
   instead of converging, while first-order schemes do not.  Default: global L-BFGS (no line search, step
   capped at ``max_move`` per particle, memory cleared on a non-descent direction), which needs ~5x fewer
   iterations than quick-min (per-image velocity projection) or steepest descent.  FIRE 2.0 is kept for
-  comparison.
+  comparison.  They live in :mod:`tlspipe.path.optimise`, behind one step interface.
+* code: :func:`run_neb` drives the band with a method object (:data:`METHODS`: its climbing-image, force
+  and adjust-positions hooks) and an optimiser (:data:`tlspipe.path.optimise.OPTIMISERS`); a new method or
+  optimiser is one class in one of the two modules.
 * periodic systems: ``remove_translation`` removes the mean force of every image (a rigid translation of
   one image costs no energy).
 """
@@ -44,13 +47,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from .optimise import _FM, optimiser_factory
 from .options import NEBOptions
 
 #: The defaults of :class:`~tlspipe.path.options.NEBOptions` (where each is explained), as a flat dict.
 NEB_DEFAULTS = NEBOptions().as_dict()
-
-
-_FM = {"reassoc", "contract"}  # lets reductions vectorise; keeps NaN/inf semantics
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -181,277 +182,6 @@ def neb_forces(X, E, F, kappa, climb_index, atom_dim, remove_translation, tau, f
     return math.sqrt(fmax2)
 
 
-@njit(cache=True, error_model="numpy")
-def _capped_step(X, V, dt, max_move, atom_dim):
-    """Move the interior images by dt * V, shortened so that no particle moves more than max_move."""
-    M, D = X.shape
-    vmax2 = 0.0
-    for i in range(1, M - 1):
-        for q in range(D // atom_dim):
-            a2 = 0.0
-            for k in range(atom_dim):
-                v = V[i, q * atom_dim + k]
-                a2 += v * v
-            if a2 > vmax2:
-                vmax2 = a2
-    h = dt
-    if dt * math.sqrt(vmax2) > max_move:
-        h = max_move / math.sqrt(vmax2)
-    for i in range(1, M - 1):
-        for d in range(D):
-            X[i, d] += h * V[i, d]
-
-
-@njit(cache=True, error_model="numpy")
-def fire_update(X, V, Fn, state, params, atom_dim):
-    """One FIRE 2.0 step on the interior images (rows 1..M-2) of X, velocities V, NEB forces Fn.
-
-    state = [dt, alpha, n_pos, step] (updated in place); params = [dt_max, dt_min, n_delay, f_inc, f_dec,
-    alpha0, f_alpha, max_move].
-    """
-    M, D = X.shape
-    dt, alpha, n_pos, step = state[0], state[1], state[2], state[3]
-    dt_max, dt_min, n_delay, f_inc, f_dec, alpha0, f_alpha, max_move = (
-        params[0], params[1], params[2], params[3], params[4], params[5], params[6], params[7])
-    p = 0.0
-    for i in range(1, M - 1):
-        for d in range(D):
-            p += Fn[i, d] * V[i, d]
-    if p > 0.0:
-        n_pos += 1
-        if n_pos > n_delay:
-            dt = min(dt * f_inc, dt_max)
-            alpha *= f_alpha
-    else:
-        n_pos = 0
-        if step >= n_delay:
-            if dt * f_dec >= dt_min:
-                dt *= f_dec
-            alpha = alpha0
-        for i in range(1, M - 1):
-            for d in range(D):
-                X[i, d] -= 0.5 * dt * V[i, d]
-                V[i, d] = 0.0
-    vv = 0.0
-    ff = 0.0
-    for i in range(1, M - 1):
-        for d in range(D):
-            V[i, d] += dt * Fn[i, d]
-            vv += V[i, d] * V[i, d]
-            ff += Fn[i, d] * Fn[i, d]
-    if ff > 0.0:
-        s = alpha * math.sqrt(vv / ff)
-        for i in range(1, M - 1):
-            for d in range(D):
-                V[i, d] = (1.0 - alpha) * V[i, d] + s * Fn[i, d]
-    _capped_step(X, V, dt, max_move, atom_dim)
-    state[0] = dt
-    state[1] = alpha
-    state[2] = n_pos
-    state[3] = step + 1
-
-
-@njit(cache=True, error_model="numpy")
-def quickmin_update(X, V, Fn, dt, max_move, atom_dim):
-    """One quick-min step per image: keep only the velocity component along the image's own force
-    (zero if it points uphill), then a semi-implicit Euler step of length <= max_move per particle."""
-    M, D = X.shape
-    for i in range(1, M - 1):
-        p = 0.0
-        ff = 0.0
-        for d in range(D):
-            p += Fn[i, d] * V[i, d]
-            ff += Fn[i, d] * Fn[i, d]
-        c = p / ff if (p > 0.0 and ff > 0.0) else 0.0
-        for d in range(D):
-            V[i, d] = c * Fn[i, d] + dt * Fn[i, d]
-    _capped_step(X, V, dt, max_move, atom_dim)
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM)
-def _dot(a, b):
-    t = 0.0
-    for i in range(a.size):
-        t += a[i] * b[i]
-    return t
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM)
-def lbfgs_direction(g, S, Y, rho, count, head, gamma, d):
-    """d = -H g by the two-loop recursion over the ``count`` newest pairs of the ring buffer (S, Y, rho);
-    the newest pair sits at index head - 1.  gamma: scale of the initial inverse Hessian.  Each pass over
-    memory fuses the update with the next dot product; the scaling by gamma joins the last pass of the
-    first loop and the sign the last pass of the second (2 count + 1 passes in all)."""
-    m = S.shape[0]
-    n = g.size
-    if count == 0:
-        for i in range(n):
-            d[i] = -gamma * g[i]
-        return
-    alpha = np.empty(count)
-    k = (head - 1) % m
-    a = rho[k] * _dot(S[k], g)
-    for j in range(count):
-        k = (head - 1 - j) % m
-        alpha[j] = a
-        q = g if j == 0 else d  # the first pass reads g (d = g is never copied)
-        t = 0.0
-        if j + 1 < count:
-            kn = (head - 2 - j) % m
-            for i in range(n):
-                v = q[i] - a * Y[k, i]
-                d[i] = v
-                t += S[kn, i] * v
-            a = rho[kn] * t
-        else:  # the oldest pair: scale by gamma, and the first dot of the second loop (same pair)
-            for i in range(n):
-                v = gamma * (q[i] - a * Y[k, i])
-                d[i] = v
-                t += Y[k, i] * v
-            b = rho[k] * t
-    for j in range(count - 1, -1, -1):
-        k = (head - 1 - j) % m
-        c = alpha[j] - b
-        if j > 0:
-            kn = (head - j) % m
-            t = 0.0
-            for i in range(n):
-                v = d[i] + c * S[k, i]
-                d[i] = v
-                t += Y[kn, i] * v
-            b = rho[kn] * t
-        else:
-            for i in range(n):
-                d[i] = -(d[i] + c * S[k, i])
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM)
-def lbfgs_pair(x, fn, g, x_prev, g_prev, s, y, have_prev):
-    """g = -fn; with have_prev also s = x - x_prev, y = g - g_prev (stored in single precision).
-    Returns (s . y, y . y) (y . y of the stored y), or (0, 0) without have_prev."""
-    sy = 0.0
-    yy = 0.0
-    if not have_prev:
-        for i in range(x.size):
-            g[i] = -fn[i]
-        return sy, yy
-    for i in range(x.size):
-        gi = -fn[i]
-        g[i] = gi
-        a = x[i] - x_prev[i]
-        b = gi - g_prev[i]
-        s[i] = a
-        y[i] = b
-        sy += a * b
-        yf = np.float64(np.float32(b))
-        yy += yf * yf
-    return sy, yy
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM)
-def lbfgs_finish(X, d, g, x_prev, g_prev, h0, max_move, atom_dim):
-    """Descent check (falls back to -h0 g, returns True then), step cap, x_prev/g_prev update, X += d."""
-    M, D = X.shape
-    dg = 0.0
-    for i in range(d.size):
-        dg += d[i] * g[i]
-    reset = not (dg < 0.0)
-    if reset:
-        for i in range(d.size):
-            d[i] = -h0 * g[i]
-    per = max_atom_norm(d, atom_dim)
-    c = max_move / per if per > max_move else 1.0
-    for i in range(1, M - 1):
-        for j in range(D):
-            q = (i - 1) * D + j
-            x_prev[q] = X[i, j]
-            g_prev[q] = g[q]
-            X[i, j] += c * d[q]
-    return reset
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM)
-def max_atom_norm(v, atom_dim):
-    """Largest norm of consecutive blocks of atom_dim entries of the flat vector v."""
-    m = 0.0
-    if atom_dim == 3:  # unrolled: the loop vectorises
-        for p in range(v.size // 3):
-            a0 = v[3 * p]
-            a1 = v[3 * p + 1]
-            a2 = v[3 * p + 2]
-            m = max(m, a0 * a0 + a1 * a1 + a2 * a2)
-        return math.sqrt(m)
-    for p in range(v.size // atom_dim):
-        a = 0.0
-        for k in range(atom_dim):
-            x = v[p * atom_dim + k]
-            a += x * x
-        m = max(m, a)
-    return math.sqrt(m)
-
-
-class LBFGS:
-    """Limited-memory BFGS steps on the concatenated interior images, driven by the NEB force.
-
-    There is no objective function for a band, so there is no line search: the step is the L-BFGS
-    direction, scaled down so that no particle moves more than max_move; a curvature pair with s.y <= 0 is
-    skipped, and the memory is cleared when the direction is not a descent direction for the current
-    force or the force grew tenfold over the best seen.  The two-loop recursion is compiled (no BLAS).
-    """
-
-    def __init__(self, n: int, memory: int = 10, h0: float = 0.005, max_move: float = 0.05, atom_dim: int = 3):
-        self.m = max(int(memory), 1)
-        self.h0 = float(h0)
-        self.max_move = float(max_move)
-        self.atom_dim = atom_dim
-        self.S = np.zeros((self.m, n), np.float32)  # single precision halves the memory traffic
-        self.Y = np.zeros((self.m, n), np.float32)
-        self.rho = np.zeros(self.m)
-        self.count = 0
-        self.head = 0
-        self.x_prev = np.zeros(n)
-        self.g_prev = np.zeros(n)
-        self.have_prev = False
-        self.d = np.zeros(n)
-        self.g = np.zeros(n)
-        self.best = math.inf
-        self.n_resets = 0
-
-    def reset(self):
-        self.count = 0
-        self.head = 0
-        self.have_prev = False
-        self.n_resets += 1
-
-    def step(self, X, Fn, fmax):
-        x = X[1:-1].ravel()  # where the force was evaluated (after any reparametrisation)
-        if fmax > 10.0 * self.best:
-            self.reset()
-        self.best = min(self.best, fmax)
-        k = self.head
-        g = self.g
-        sy, yy = lbfgs_pair(x, Fn[1:-1].ravel(), g, self.x_prev, self.g_prev, self.S[k], self.Y[k],
-                            self.have_prev)
-        fresh = self.have_prev and sy > 1e-300
-        if fresh:
-            self.rho[k] = 1.0 / sy
-            self.head = (self.head + 1) % self.m
-            self.count = min(self.count + 1, self.m)
-        if self.count:
-            k = (self.head - 1) % self.m
-            gamma = 1.0 / (self.rho[k] * (yy if fresh else _dot(self.Y[k], self.Y[k])))
-        else:
-            gamma = self.h0
-        d = self.d
-        lbfgs_direction(g, self.S, self.Y, self.rho, self.count, self.head, gamma, d)
-        # not a descent direction: a gradient step instead, and the memory is cleared
-        if lbfgs_finish(X, d, g, self.x_prev, self.g_prev, self.h0, self.max_move, self.atom_dim):
-            self.count = 0
-            self.head = 0
-            self.n_resets += 1
-        self.have_prev = True
-
-
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def reparametrise(X, lo, hi):
     """Move images lo+1..hi-1 of X (M, D) to equal arc length along the polygon through X[lo..hi]
@@ -483,20 +213,6 @@ def reparametrise(X, lo, hi):
     for k in range(1, n):
         for d in range(D):
             X[lo + k, d] = new[k - 1, d]
-
-
-@njit(cache=True, error_model="numpy")
-def project_velocities(V, tau, climb_index):
-    """Remove the tangential velocity of every interior image except the climbing one."""
-    M, D = V.shape
-    for i in range(1, M - 1):
-        if i == climb_index:
-            continue
-        p = 0.0
-        for d in range(D):
-            p += V[i, d] * tau[i, d]
-        for d in range(D):
-            V[i, d] -= p * tau[i, d]
 
 
 @dataclass
@@ -532,6 +248,104 @@ def effective_tol(d0: float, tol: float, ref_length: float) -> float:
     return float(tol * min(1.0, d0 / ref_length)) if ref_length > 0 else float(tol)
 
 
+class BandMethod:
+    """How a band is driven, as hooks of :func:`run_neb` (in the manner of ASE's NEB methods): which image
+    climbs (:meth:`climbing_image`), the tangents and the band force (:meth:`band_forces`, one fused
+    kernel: :func:`neb_forces`), and what is done to the images after each optimiser step
+    (:meth:`adjust_positions`).  ``kappa``: the spring constant the force uses (0 without springs).
+    A new method is a subclass added to :data:`METHODS` (and to the choices of ``NEBOptions.method``)."""
+
+    kappa = 0.0
+
+    def climbing_image(self, E, climb: bool, current: int) -> int:
+        """The climbing image of this iteration: -1 without climbing; in a climbing stage the highest
+        interior image when the stage starts, then kept (switching would reshuffle the string)."""
+        if not climb:
+            return -1
+        return int(np.argmax(E[1:-1])) + 1 if current < 0 else current
+
+    def band_forces(self, X, E, F, climb_index, atom_dim, remove_translation, tau, fneb) -> float:
+        """Unit tangents into tau, the band force into fneb; returns its largest per-particle norm."""
+        return neb_forces(X, E, F, self.kappa, climb_index, atom_dim, bool(remove_translation), tau, fneb)
+
+    def adjust_positions(self, X, climb_index: int, optimiser, tau):
+        """After an optimiser step (nothing for a plain band)."""
+
+
+class StringMethod(BandMethod):
+    """'string': no springs; after every step the images go to equal arc length along the polygon, on each
+    side of the climbing image separately, and the optimiser's velocities lose their tangential part."""
+
+    def __init__(self, d0: float, opt: NEBOptions):
+        self.kappa = 0.0
+
+    def adjust_positions(self, X, climb_index: int, optimiser, tau):
+        M = X.shape[0]
+        if climb_index > 0:
+            reparametrise(X, 0, climb_index)
+            reparametrise(X, climb_index, M - 1)
+        else:
+            reparametrise(X, 0, M - 1)
+        optimiser.project(tau, climb_index)
+
+
+class ElasticBand(BandMethod):
+    """'neb': springs kappa_eff (:func:`effective_spring` of the end-to-end length d0) along the tangent."""
+
+    def __init__(self, d0: float, opt: NEBOptions):
+        self.kappa = effective_spring(d0, opt.spring, opt.spring_ref_length, opt.spring_max)
+
+
+#: method name (``NEBOptions.method``) -> class (d0, NEBOptions) -> BandMethod
+METHODS = {"string": StringMethod, "neb": ElasticBand}
+
+
+def _initial_band(x_a, x_b, band, opt: NEBOptions, atom_dim: int, d_scale):
+    """The band (M, D) with its ends x_a, x_b, and the length d0 that scales the spring and the tolerance."""
+    x_a = np.asarray(x_a, dtype=np.float64).ravel()
+    x_b = np.asarray(x_b, dtype=np.float64).ravel()
+    if x_a.shape != x_b.shape:
+        raise ValueError(f"end points differ in shape: {x_a.shape} vs {x_b.shape}")
+    if x_a.size % atom_dim:
+        raise ValueError(f"dimension {x_a.size} is not a multiple of atom_dim={atom_dim}")
+    M = int(opt.images) if band is None else band.shape[0]
+    if M < 3:
+        raise ValueError(f"a band needs at least 3 images, got {M}")
+    X = interpolate(x_a, x_b, M) if band is None else np.array(band, dtype=np.float64).reshape(M, -1)
+    X[0], X[-1] = x_a, x_b
+    d0 = float(np.linalg.norm(x_b - x_a)) if d_scale is None else float(d_scale)
+    if d0 == 0.0:
+        raise ValueError("the two end points coincide")
+    return X, d0
+
+
+class _Band:
+    """A band's arrays: images X, energies E and true forces F (ends included), tangents, band force."""
+
+    def __init__(self, X, e_a: float, e_b: float, band_energy_forces):
+        self.X = X
+        self.E = np.empty(X.shape[0])
+        self.E[0], self.E[-1] = e_a, e_b
+        self.F = np.zeros_like(X)
+        self.e_in, self.f_in = self.E[1:-1], self.F[1:-1]
+        self.energy_forces = band_energy_forces
+        bind = getattr(band_energy_forces, "bind_output", None)
+        if bind is not None:  # the callable writes into E and F itself (saves a copy of the forces per iteration)
+            bind(self.e_in, self.f_in)
+        self.tau = np.zeros_like(X)
+        self.fneb = np.zeros_like(X)
+
+    def evaluate(self) -> bool:
+        """Energies and forces of the interior images; False when one is not finite."""
+        e_int, f_int = self.energy_forces(self.X[1:-1])
+        if e_int is not self.e_in:
+            self.e_in[:] = e_int
+        if f_int is not self.f_in:
+            self.f_in[:] = f_int
+        # a sum is non-finite exactly when a term is (or the forces overflow): one pass, no temporary
+        return math.isfinite(float(self.E.sum())) and math.isfinite(float(self.F[1:-1].sum()))
+
+
 def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int = 3, band=None,
             callback=None, d_scale: float | None = None, climb_only: bool = False,
             remove_translation: bool = False, stop_check=None, options: NEBOptions | None = None,
@@ -554,102 +368,44 @@ def run_neb(x_a, x_b, band_energy_forces, e_a: float, e_b: float, atom_dim: int 
     """
     opt = NEBOptions.of(options, **overrides)
     t0 = time.perf_counter()
-    x_a = np.asarray(x_a, dtype=np.float64).ravel()
-    x_b = np.asarray(x_b, dtype=np.float64).ravel()
-    if x_a.shape != x_b.shape:
-        raise ValueError(f"end points differ in shape: {x_a.shape} vs {x_b.shape}")
-    if x_a.size % atom_dim:
-        raise ValueError(f"dimension {x_a.size} is not a multiple of atom_dim={atom_dim}")
-    M = int(opt.images) if band is None else band.shape[0]
-    if M < 3:
-        raise ValueError(f"a band needs at least 3 images, got {M}")
-    X = interpolate(x_a, x_b, M) if band is None else np.array(band, dtype=np.float64).reshape(M, -1)
-    X[0], X[-1] = x_a, x_b
-    d0 = float(np.linalg.norm(x_b - x_a)) if d_scale is None else float(d_scale)
-    if d0 == 0.0:
-        raise ValueError("the two end points coincide")
-    if opt.method not in ("string", "neb"):
+    X, d0 = _initial_band(x_a, x_b, band, opt, atom_dim, d_scale)
+    if opt.method not in METHODS:
         raise ValueError(f"unknown NEB method {opt.method!r}; use 'string' or 'neb'")
-    string = opt.method == "string"
-    kappa = 0.0 if string else effective_spring(d0, opt.spring, opt.spring_ref_length, opt.spring_max)
+    method = METHODS[opt.method](d0, opt)
     tol = effective_tol(d0, opt.tol, opt.tol_ref_length)
-    E = np.empty(M)
-    E[0], E[-1] = e_a, e_b
-    F = np.zeros_like(X)
-    e_in, f_in = E[1:-1], F[1:-1]
-    bind = getattr(band_energy_forces, "bind_output", None)
-    if bind is not None:  # the callable writes into E and F itself (saves a copy of the forces per iteration)
-        bind(e_in, f_in)
-    V = np.zeros_like(X)
-    tau = np.zeros_like(X)
-    fneb = np.zeros_like(X)
-    params = np.array([opt.dt_max, opt.dt_min, opt.n_delay, opt.f_inc, opt.f_dec,
-                       opt.alpha0, opt.f_alpha, opt.max_move], dtype=np.float64)
-    uses_velocity = opt.optimiser in ("fire", "quickmin")
+    new_optimiser = optimiser_factory(opt.optimiser)  # an unknown name fails before any force call
+    b = _Band(X, e_a, e_b, band_energy_forces)
     stages = [False, True] if opt.climb else [False]
     if climb_only and opt.climb:
         stages = [True]
-    it = 0
-    history = []
-    fmax = math.inf
-    climb_index = -1
-    reason = ""
-    converged = False
-    if opt.optimiser not in ("lbfgs", "fire", "quickmin", "sd"):
-        raise ValueError(f"unknown optimiser {opt.optimiser!r}; use 'lbfgs', 'quickmin', 'fire' or 'sd'")
-    for climb in stages:
-        lbfgs = LBFGS(X[1:-1].size, opt.lbfgs_memory, opt.lbfgs_h0, opt.max_move, atom_dim)
-        state = np.array([opt.dt, opt.alpha0, 0.0, 0.0])
-        V[:] = 0.0
+    it, history, fmax, climb_index, reason, converged = 0, [], math.inf, -1, "", False
+    for climb in stages:  # each stage with a fresh optimiser
+        optimiser = new_optimiser(X, opt, atom_dim)
         converged = False
         while True:
-            e_int, f_int = band_energy_forces(X[1:-1])
-            if e_int is not e_in:
-                e_in[:] = e_int
-            if f_int is not f_in:
-                f_in[:] = f_int
-            # a sum is non-finite exactly when a term is (or the forces overflow): one pass, no temporary
-            if not (math.isfinite(float(E.sum())) and math.isfinite(float(F[1:-1].sum()))):
+            if not b.evaluate():
                 reason = "diverged"
                 break
-            if not climb:
-                climb_index = -1
-            elif climb_index < 0:  # chosen once per climbing stage: switching would reshuffle the string
-                climb_index = int(np.argmax(E[1:-1])) + 1
-            fmax = neb_forces(X, E, F, kappa, climb_index, atom_dim, bool(remove_translation), tau, fneb)
+            climb_index = method.climbing_image(b.E, climb, climb_index)
+            fmax = method.band_forces(X, b.E, b.F, climb_index, atom_dim, remove_translation, b.tau, b.fneb)
             if it % 50 == 0:
                 history.append((it, fmax))
             if callback is not None:
-                callback(it, X, E, fmax)
+                callback(it, X, b.E, fmax)
             if fmax < tol:
                 converged = True
                 break
-            if stop_check is not None:
-                why = stop_check(it, X, E, fmax)
-                if why:
-                    reason = why
-                    break
+            why = stop_check(it, X, b.E, fmax) if stop_check is not None else None
+            if why:
+                reason = why
+                break
             if it >= opt.max_iter:
                 reason = "not converged"
                 break
-            if opt.optimiser == "fire":
-                fire_update(X, V, fneb, state, params, atom_dim)
-            elif opt.optimiser == "lbfgs":
-                lbfgs.step(X, fneb, fmax)
-            elif opt.optimiser == "quickmin":
-                quickmin_update(X, V, fneb, opt.dt, opt.max_move, atom_dim)
-            else:
-                X[1:-1] += opt.dt * fneb[1:-1]
-            if string:
-                if climb_index > 0:
-                    reparametrise(X, 0, climb_index)
-                    reparametrise(X, climb_index, M - 1)
-                else:
-                    reparametrise(X, 0, M - 1)
-                if uses_velocity:
-                    project_velocities(V, tau, climb_index)
+            optimiser.step(X, b.fneb, fmax)
+            method.adjust_positions(X, climb_index, optimiser, b.tau)
             it += 1
         if not converged:
             break
-    return NEBResult(X, E.copy(), converged, it, float(fmax), tol, kappa, climb_index,
+    return NEBResult(X, b.E.copy(), converged, it, float(fmax), tol, method.kappa, climb_index,
                      time.perf_counter() - t0, reason, history)

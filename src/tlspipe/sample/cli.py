@@ -6,7 +6,7 @@ import json
 import logging
 
 from .. import model
-from .defaults import EXPLORE_DEFAULTS, PREPARE_DEFAULTS
+from .defaults import EXPLORE_DEFAULTS, N_PARTICLES, PREPARE_DEFAULTS
 
 log = logging.getLogger("tlspipe")
 
@@ -84,7 +84,7 @@ def register(sub):
     p = sub.add_parser("prepare", help="make one glass: swap-MC equilibration at Tf, cooling to T_final",
                        description="Hybrid MD / swap Monte Carlo at Tf, then Berendsen cooling; writes a LAMMPS "
                                    "data file (atom_style charge, charge = diameter) and a JSON beside it.")
-    p.add_argument("--n", type=int, default=1500, help="particles (density 1)")
+    p.add_argument("--n", type=int, default=N_PARTICLES, help=f"particles (density 1; default {N_PARTICLES})")
     p.add_argument("--tf", type=float, required=True, help="preparation temperature (epsilon)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output LAMMPS data file")

@@ -1,4 +1,7 @@
-"""Defaults of preparation and exploration (a light module: the command line reads it at start-up)."""
+"""Defaults of preparation and exploration (a light module: the command line reads it at start-up); the
+workflow's schema has the same (tests/test_defaults.py keeps them equal)."""
+
+N_PARTICLES = 1500  # particles of a glass at density 1 (the study's n_particles, `tlspipe prepare --n`)
 
 PREPARE_DEFAULTS = dict(
     n_blocks=400,  # hybrid blocks at Tf (equilibration length)

@@ -189,30 +189,33 @@ def read_checked(path: Path, ds: h5py.Dataset, sel):
 
 def read_store(path, positions: bool = True) -> ISStore:
     """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put)."""
-    path = Path(path)
-    with open_store(path) as h:
-        _check_file(path, h)
+    with StoreHandle(path) as s:
+        return s.read(positions)
 
-        def get(name, default=None):
-            return read_checked(path, h[name], ...) if name in h else default
 
-        diam = get("diameters")
-        n_is = h["energy"].shape[0]
-        pos = get("positions") if positions else np.zeros((n_is, diam.size, 3))
-        empty = np.zeros(0, np.int64)
-        return ISStore(
-            diameters=diam,
-            box=get("box"),
-            positions=pos,
-            energy=get("energy"),
-            first_seen=get("first_seen"),
-            first_traj=get("first_traj"),
-            visits=get("visits"),
-            trans_src=get("transitions/src", empty),
-            trans_dst=get("transitions/dst", empty),
-            trans_count=get("transitions/count", empty),
-            attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()},
-        )
+def _read_store(path: Path, h: h5py.File, positions: bool) -> ISStore:
+    """read_store from the checked, open store h of path."""
+
+    def get(name, default=None):
+        return read_checked(path, h[name], ...) if name in h else default
+
+    diam = get("diameters")
+    n_is = h["energy"].shape[0]
+    pos = get("positions") if positions else np.zeros((n_is, diam.size, 3))
+    empty = np.zeros(0, np.int64)
+    return ISStore(
+        diameters=diam,
+        box=get("box"),
+        positions=pos,
+        energy=get("energy"),
+        first_seen=get("first_seen"),
+        first_traj=get("first_traj"),
+        visits=get("visits"),
+        trans_src=get("transitions/src", empty),
+        trans_dst=get("transitions/dst", empty),
+        trans_count=get("transitions/count", empty),
+        attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()},
+    )
 
 
 def glass_name(path, attrs: dict | None = None) -> str:
@@ -245,22 +248,25 @@ def content_hash(path) -> str:
     """sha256 of the content datasets (diameters, box, positions, energy; little-endian float64, in that
     order): the identity of the IS a store holds, whatever the file's layout or other attributes.  Checked
     against the store's ``content_sha256`` attribute when it has one: a mismatch is a StoreError."""
+    with StoreHandle(path) as s:
+        return s.content_hash()
+
+
+def _content_hash(path: Path, h: h5py.File) -> str:
+    """content_hash from the checked, open store h of path."""
     import hashlib
 
-    path = Path(path)
     sha = hashlib.sha256()
-    with open_store(path) as h:
-        _check_file(path, h)
-        for name in CONTENT_DATASETS:
-            ds = h[name]
-            if name == "positions":  # a few IS at a time: a store may not fit in memory
-                step = max(1, (1 << 24) // max(1, 24 * ds.shape[1]))
-                for i in range(0, ds.shape[0], step):
-                    _hash_arrays(read_checked(path, ds, slice(i, i + step)), sha=sha)
-            else:
-                _hash_arrays(read_checked(path, ds, ...), sha=sha)
-        digest = sha.hexdigest()
-        stored = h.attrs.get("content_sha256")
+    for name in CONTENT_DATASETS:
+        ds = h[name]
+        if name == "positions":  # a few IS at a time: a store may not fit in memory
+            step = max(1, (1 << 24) // max(1, 24 * ds.shape[1]))
+            for i in range(0, ds.shape[0], step):
+                _hash_arrays(read_checked(path, ds, slice(i, i + step)), sha=sha)
+        else:
+            _hash_arrays(read_checked(path, ds, ...), sha=sha)
+    digest = sha.hexdigest()
+    stored = h.attrs.get("content_sha256")
     if stored is not None and stored != digest:
         raise StoreError(f"{path}: its content does not match the sha256 it was written with (content_sha256 "
                          f"{stored[:12]}..., now {digest[:12]}...): the file changed after it was written - "
@@ -270,13 +276,53 @@ def content_hash(path) -> str:
 
 def read_positions(path, indices) -> np.ndarray:
     """Coordinates of selected IS only, shape (len(indices), N, 3)."""
+    with StoreHandle(path) as s:
+        return s.positions(indices)
+
+
+def _read_positions(path: Path, h: h5py.File, indices) -> np.ndarray:
+    """read_positions from the checked, open store h of path."""
     idx = np.asarray(indices, np.int64)
-    path = Path(path)
-    with open_store(path) as h:
-        _check_file(path, h)
-        ds = h["positions"]
-        order = np.argsort(idx)
-        out = np.empty((idx.size,) + ds.shape[1:])
-        out[order] = read_checked(path, ds, idx[order]) if np.all(np.diff(idx[order]) > 0) else np.stack(
-            [read_checked(path, ds, i) for i in idx[order]])
-        return out
+    ds = h["positions"]
+    order = np.argsort(idx)
+    out = np.empty((idx.size,) + ds.shape[1:])
+    out[order] = read_checked(path, ds, idx[order]) if np.all(np.diff(idx[order]) > 0) else np.stack(
+        [read_checked(path, ds, i) for i in idx[order]])
+    return out
+
+
+class StoreHandle:
+    """A store opened and checked once, for a job that reads it several times (a NEB job: the header, the
+    content hash, the two IS of every pair): ``with StoreHandle(path) as s: s.read(positions=False);
+    s.content_hash(); s.positions([a, b])``, with the checks and errors of :func:`read_store`,
+    :func:`content_hash` and :func:`read_positions` (which each open the file for one read)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.h = open_store(self.path)
+        try:
+            _check_file(self.path, self.h)
+        except BaseException:
+            self.h.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.h.close()
+
+    def read(self, positions: bool = True) -> ISStore:
+        """:func:`read_store` from this handle."""
+        return _read_store(self.path, self.h, positions)
+
+    def content_hash(self) -> str:
+        """:func:`content_hash` from this handle."""
+        return _content_hash(self.path, self.h)
+
+    def positions(self, indices) -> np.ndarray:
+        """:func:`read_positions` from this handle."""
+        return _read_positions(self.path, self.h, indices)

@@ -33,3 +33,13 @@ def atomic_write_text(path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return path
+
+
+def write_parquet(df, path) -> Path:
+    """Write the DataFrame ``df`` to ``path`` as Parquet, without its index, atomically (see
+    :func:`atomic_path`); the parent directory is created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return path
