@@ -5,7 +5,10 @@ Definitions (the authors' features, checked against their stored rows in tests/t
 
 * ``delta_e``  = N (e_b - e_a), total energy difference in epsilon (e: energy per particle);
 * ``dr_1..dr_M`` the M largest minimum-image single-particle displacements |dr_i| (sigma), descending;
-  ties keep the lower particle index first;
+  ties keep the lower particle index first; dr_i are taken with the pair's global translation removed
+  (their mean, :func:`tlspipe.util.periodic.translation`), so that a rigidly translated copy of an IS is at
+  d = 0 from it.  Between two IS of one exploration the mean is ~0 (the dynamics and the minimiser do not
+  move the centre of mass) and the features are the authors' as they were;
 * ``d``  = sqrt(sum_i |dr_i|^2) over all particles (sigma);
 * ``pr`` = d^4 / sum_i |dr_i|^4, participation ratio (number of particles);
 * ``dist_1_2..dist_1_M`` minimum-image distances (sigma) from the midpoint of the most displaced particle
@@ -14,8 +17,9 @@ Definitions (the authors' features, checked against their stored rows in tests/t
 
 Only pairs with delta_e <= ``max_delta_e`` are kept (the authors skipped delta_e > 1 epsilon).
 
-Decisions where the definition is silent: a pair with no displacement at all (d = 0) gets pr = 0; when
-the k-th most displaced particle did not move (dr_k = 0) its dist_1_k is 0.  Rows are written in blocked
+Decisions where the definition is silent: a pair with no displacement at all (no particle moved more than
+1e-9 sigma) gets pr = 0; when the k-th most displaced particle did not move (dr_k <= 1e-9 sigma) its
+dist_1_k is 0.  Rows are written in blocked
 energy order, not sorted by id: sort by (is_a, is_b) if you need an order.
 
 Memory: positions are read from HDF5 a block of IS at a time and pairs are written in row groups, so a

@@ -15,6 +15,11 @@ import numpy as np
 from numba import njit, prange
 
 
+#: (sigma)^2: a particle whose displacement is at most 1e-9 sigma did not move (what is left of a removed
+#: global translation is round-off, ~1e-15 sigma)
+STILL2 = 1e-18
+
+
 def n_geo(m: int) -> int:
     """Number of float features the kernel writes per pair (delta_e included, t_ab/t_ba excluded)."""
     return 2 * m + 2
@@ -28,8 +33,32 @@ def _minimg(x, box_len, inv_len):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
-def _squared_displacements(pa, pb, box, inv, buf):
-    """buf[i] = |minimum-image (b_i - a_i)|^2; returns (sum buf, sum buf^2).  pa, pb: (3, N)."""
+def _translation(pa, pb, box, inv):
+    """The global translation of b relative to a: the mean minimum-image displacement, taken relative to
+    particle 0's displacement t0 (mean of minimum-image (b_i - a_i - t0), plus t0), so that a translation of
+    any size is found whole while the particles' displacements relative to it stay below half the box."""
+    n = pa.shape[1]
+    lx, ly, lz = box[0], box[1], box[2]
+    ix, iy, iz = inv[0], inv[1], inv[2]
+    xa, ya, za = pa[0], pa[1], pa[2]
+    xb, yb, zb = pb[0], pb[1], pb[2]
+    tx = _minimg(xb[0] - xa[0], lx, ix)
+    ty = _minimg(yb[0] - ya[0], ly, iy)
+    tz = _minimg(zb[0] - za[0], lz, iz)
+    sx = 0.0
+    sy = 0.0
+    sz = 0.0
+    for i in range(n):
+        sx += _minimg(xb[i] - xa[i] - tx, lx, ix)
+        sy += _minimg(yb[i] - ya[i] - ty, ly, iy)
+        sz += _minimg(zb[i] - za[i] - tz, lz, iz)
+    return tx + sx / n, ty + sy / n, tz + sz / n
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+def _squared_displacements(pa, pb, box, inv, buf, tx, ty, tz):
+    """buf[i] = |minimum-image (b_i - a_i - t)|^2 (t: the global translation); returns (sum buf, sum buf^2).
+    pa, pb: (3, N)."""
     n = pa.shape[1]
     lx, ly, lz = box[0], box[1], box[2]
     ix, iy, iz = inv[0], inv[1], inv[2]
@@ -38,9 +67,9 @@ def _squared_displacements(pa, pb, box, inv, buf):
     s2 = 0.0
     s4 = 0.0
     for i in range(n):
-        dx = xb[i] - xa[i]
-        dy = yb[i] - ya[i]
-        dz = zb[i] - za[i]
+        dx = xb[i] - xa[i] - tx
+        dy = yb[i] - ya[i] - ty
+        dz = zb[i] - za[i] - tz
         dx = _minimg(dx, lx, ix)
         dy = _minimg(dy, ly, iy)
         dz = _minimg(dz, lz, iz)
@@ -69,10 +98,13 @@ def _insert(v, i, top_r2, top_i, last):
 def _pair_row(pa, pb, box, inv, m, buf, top_r2, top_i, out):
     """Geometric features of one pair into out[1:] (out[0], delta_e, is left to the caller).
 
-    Ties in |dr| keep the lower particle index first.  Decisions for degenerate pairs: pr = 0 when no
-    particle moved (d = 0); dist_1_k = 0 when the k-th most displaced particle did not move (dr_k = 0).
+    Displacements are taken with the pair's global translation removed (:func:`_translation`).  Ties in
+    |dr| keep the lower particle index first.  Decisions for degenerate pairs: pr = 0 when no particle moved
+    (dr_1 <= 1e-9, :data:`STILL2`); dist_1_k = 0 when the k-th most displaced particle did not move
+    (dr_k <= 1e-9).
     """
-    s2, s4 = _squared_displacements(pa, pb, box, inv, buf)
+    tx, ty, tz = _translation(pa, pb, box, inv)
+    s2, s4 = _squared_displacements(pa, pb, box, inv, buf, tx, ty, tz)
     n = buf.shape[0]
     for k in range(m):
         top_r2[k] = -1.0
@@ -98,20 +130,20 @@ def _pair_row(pa, pb, box, inv, m, buf, top_r2, top_i, out):
     for k in range(m):
         out[1 + k] = np.sqrt(top_r2[k]) if top_i[k] >= 0 else 0.0
     out[1 + m] = np.sqrt(s2)
-    out[2 + m] = s2 * s2 / s4 if s4 > 0.0 else 0.0
+    out[2 + m] = s2 * s2 / s4 if top_r2[0] > STILL2 else 0.0
     # midpoint of the most displaced particle
     i0 = top_i[0]
-    m0x = pa[0, i0] + 0.5 * _minimg(pb[0, i0] - pa[0, i0], box[0], inv[0])
-    m0y = pa[1, i0] + 0.5 * _minimg(pb[1, i0] - pa[1, i0], box[1], inv[1])
-    m0z = pa[2, i0] + 0.5 * _minimg(pb[2, i0] - pa[2, i0], box[2], inv[2])
+    m0x = pa[0, i0] + 0.5 * _minimg(pb[0, i0] - pa[0, i0] - tx, box[0], inv[0])
+    m0y = pa[1, i0] + 0.5 * _minimg(pb[1, i0] - pa[1, i0] - ty, box[1], inv[1])
+    m0z = pa[2, i0] + 0.5 * _minimg(pb[2, i0] - pa[2, i0] - tz, box[2], inv[2])
     for k in range(1, m):
         ik = top_i[k]
-        if ik < 0 or top_r2[k] <= 0.0:
+        if ik < 0 or top_r2[k] <= STILL2:
             out[2 + m + k] = 0.0
             continue
-        mkx = pa[0, ik] + 0.5 * _minimg(pb[0, ik] - pa[0, ik], box[0], inv[0])
-        mky = pa[1, ik] + 0.5 * _minimg(pb[1, ik] - pa[1, ik], box[1], inv[1])
-        mkz = pa[2, ik] + 0.5 * _minimg(pb[2, ik] - pa[2, ik], box[2], inv[2])
+        mkx = pa[0, ik] + 0.5 * _minimg(pb[0, ik] - pa[0, ik] - tx, box[0], inv[0])
+        mky = pa[1, ik] + 0.5 * _minimg(pb[1, ik] - pa[1, ik] - ty, box[1], inv[1])
+        mkz = pa[2, ik] + 0.5 * _minimg(pb[2, ik] - pa[2, ik] - tz, box[2], inv[2])
         sx = _minimg(mkx - m0x, box[0], inv[0])
         sy = _minimg(mky - m0y, box[1], inv[1])
         sz = _minimg(mkz - m0z, box[2], inv[2])
