@@ -136,3 +136,70 @@ def test_import_merges_a_translated_copy_and_features_remove_a_translation(autho
     for c in ("d", "pr", "dr_1", "dist_1_2"):
         assert df.loc[(2, 1), c] == pytest.approx(df.loc[(0, 1), c], rel=1e-9), c
     assert df.loc[(0, 1), "d"] == pytest.approx(1.117697, rel=1e-6)  # the authors' total_displacement
+
+
+# ----------------------------------------------------------------------------- 3. a model's manifest is checked
+@pytest.fixture(scope="module")
+def two_layer_model(tmp_path_factory):
+    import pandas as pd
+
+    from tlspipe.learn import TaskSpec, save, train_task
+
+    rng = np.random.default_rng(0)
+    n = 600
+    X = rng.uniform(-2, 2, (n, 4))
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    df["glass"] = rng.integers(0, 8, n)
+    df["y"] = np.sin(2 * X[:, 0]) + 0.7 * X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=n)
+    cfg = {"n_threads": 1, "n_folds": 3, "time_budget": None, "early_stopping_rounds": 10, "n_layers": 2,
+           "members": ["lightgbm", "extratrees"],
+           "hyperparameters": {"lightgbm": {"n_estimators": 40}, "extratrees": {"n_estimators": 10}}}
+    model = train_task(df, TaskSpec("y", "regress", "y"), cfg, features=["a", "b", "c", "d"])
+    return df, save(model, tmp_path_factory.mktemp("model") / "m")
+
+
+def _edit_manifest(src, dst, edit, resign):
+    import shutil
+
+    d = shutil.copytree(src, dst)
+    m = json.loads((d / "manifest.json").read_text())
+    edit(m)
+    if resign:
+        from tlspipe.learn.persist import manifest_sha256
+
+        m["manifest_sha256"] = manifest_sha256(m)
+    (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+def test_a_model_whose_manifest_was_edited_is_refused(two_layer_model, tmp_path, capsys):
+    from tlspipe.learn import load
+
+    df, out = two_layer_model
+    table = tmp_path / "t.parquet"
+    df.to_parquet(table)
+    assert _run(capsys, "learn", "predict", "--model", out, "--table", table, "--out", tmp_path / "p.parquet")[0] == 0
+    names = set(load(out).stack.models_)
+    assert any(k.startswith("L1_") for k in names) and any(k.startswith("L2_") for k in names), names
+    # the issue's case: the features listed in another order (the model then predicted garbage)
+    d = _edit_manifest(out, tmp_path / "order", lambda m: m["features"].reverse(), resign=False)
+    rc, _, err = _run(capsys, "learn", "predict", "--model", d, "--table", table, "--out", tmp_path / "q.parquet")
+    assert rc == 1 and str(d / "manifest.json") in err and "manifest_sha256" in err and "retrain" in err
+    assert not (tmp_path / "q.parquet").exists()
+    # an unknown stack.config key: a clear error naming the manifest, not a raw TypeError
+    d = _edit_manifest(out, tmp_path / "key", lambda m: m["stack"]["config"].update(n_tree=3), resign=True)
+    with pytest.raises(ValueError, match=r"key/manifest\.json: unknown stack\.config key\(s\) \['n_tree'\]"):
+        load(d)
+    d = _edit_manifest(out, tmp_path / "val", lambda m: m["stack"]["config"].update(n_layers=7), resign=True)
+    with pytest.raises(ValueError, match=r"val/manifest\.json: stack\.config is not valid.*n_layers"):
+        load(d)
+    # features that do not fit the member files, even in a manifest consistent with itself
+    d = _edit_manifest(out, tmp_path / "few", lambda m: m["features"].pop(), resign=True)
+    with pytest.raises(ValueError, match=r"few/manifest\.json: member L1_\w+ was trained on 4 columns.*gives it 3"):
+        load(d)
+    d = _edit_manifest(out, tmp_path / "old", lambda m: None, resign=False)
+    m = json.loads((d / "manifest.json").read_text())
+    del m["manifest_sha256"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=r"old/manifest\.json: no manifest_sha256.*retrain"):
+        load(d)
