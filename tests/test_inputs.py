@@ -203,3 +203,52 @@ def test_a_model_whose_manifest_was_edited_is_refused(two_layer_model, tmp_path,
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ValueError, match=r"old/manifest\.json: no manifest_sha256.*retrain"):
         load(d)
+
+
+# ----------------------------------------------------------------------------- 4. E_qs in kelvin; is_dw as text
+PRETRAIN = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "pretraining"
+
+
+def _pretrain_features():
+    from tlspipe import columns as C
+
+    return [c for c in C.feature_columns(3) if c not in (C.T_AB, C.T_BA)]
+
+
+def test_pretraining_e_qs_in_kelvin_is_refused(tmp_path):
+    import pandas as pd
+
+    from tlspipe import columns as C
+    from tlspipe.loop.pretrain import read_pretraining
+
+    feats = _pretrain_features()
+    authors = pd.read_parquet(PRETRAIN / "ciarella2023-predictor-T0062.parquet")
+    assert read_pretraining([PRETRAIN / "ciarella2023-predictor-T0062.parquet"], "paper", feats)[C.E_QS].median() \
+        == pytest.approx(0.0157, abs=1e-4)  # as shipped: epsilon, accepted
+    k = authors.assign(quantum_splitting=authors["quantum_splitting"] * 479.2)  # the authors' layout in kelvin
+    k.to_parquet(tmp_path / "authors_K.parquet")
+    with pytest.raises(ValueError, match=r"authors_K\.parquet: the median E_qs .* 7\.527, outside .*epsilon.*"
+                                         r"looks like kelvin.*give E_qs in epsilon"):
+        read_pretraining([tmp_path / "authors_K.parquet"], "paper", feats)
+    # ours without e_qs_kelvin (nothing tells the units): the scale decides
+    ours = authors.rename(columns=__import__("tlspipe.calibration", fromlist=["x"]).AUTHORS_COLUMNS)
+    ours = ours.assign(is_dw=1.0, glass=ours["conf"].astype(str))[[C.GLASS, *feats, C.IS_DW, C.E_QS]]
+    ours.to_parquet(tmp_path / "ours_eps.parquet")
+    assert len(read_pretraining([tmp_path / "ours_eps.parquet"], "paper", feats)) == len(ours)
+    ours.assign(e_qs=ours[C.E_QS] * 119.8).to_parquet(tmp_path / "ours_K.parquet")
+    with pytest.raises(ValueError, match=r"ours_K\.parquet: the median E_qs .*looks like kelvin"):
+        read_pretraining([tmp_path / "ours_K.parquet"], "argon", feats)
+
+
+def test_pretraining_is_dw_as_yes_no_names_the_file(tmp_path):
+    import pandas as pd
+
+    from tlspipe.loop.pretrain import read_pretraining
+
+    c = pd.read_parquet(PRETRAIN / "ciarella2023-classifier-T0062.parquet")
+    c.assign(is_dw=np.where(c["is_dw"] > 0.5, "yes", "no")).to_parquet(tmp_path / "yesno.parquet")
+    with pytest.raises(ValueError, match=r"yesno\.parquet: column 'is_dw' holds \['no', 'yes'\].*give 1"):
+        read_pretraining([tmp_path / "yesno.parquet"], "paper", _pretrain_features())
+    c.assign(is_dw=c["is_dw"] * 2).to_parquet(tmp_path / "two.parquet")
+    with pytest.raises(ValueError, match=r"two\.parquet: column 'is_dw' holds \[2\.0\]"):
+        read_pretraining([tmp_path / "two.parquet"], "paper", _pretrain_features())
