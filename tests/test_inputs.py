@@ -252,3 +252,98 @@ def test_pretraining_is_dw_as_yes_no_names_the_file(tmp_path):
     c.assign(is_dw=c["is_dw"] * 2).to_parquet(tmp_path / "two.parquet")
     with pytest.raises(ValueError, match=r"two\.parquet: column 'is_dw' holds \[2\.0\]"):
         read_pretraining([tmp_path / "two.parquet"], "paper", _pretrain_features())
+
+
+# ----------------------------------------------------------------------------- 5. a key given twice in YAML / JSON
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _snakemake(workdir, *args):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "snakemake", *args, "--snakefile", str(REPO / "Snakefile"), "--directory",
+           str(workdir), "--cores", "1"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_a_study_config_with_a_key_given_twice_is_refused(tmp_path):
+    from tlspipe.workflow import ConfigError, study_config
+
+    dup = tmp_path / "dup.yaml"
+    dup.write_text((REPO / "config" / "test.yaml").read_text() + "neb:\n  images: 8\n")
+    r = _snakemake(tmp_path, "-n", "--configfile", str(dup))  # as a user runs it
+    assert r.returncode != 0
+    assert "dup.yaml: key 'neb' is given twice (lines 17 and 33)" in r.stdout + r.stderr
+    # the default study file (read by tlspipe itself), and nested mappings
+    nested = tmp_path / "config.yaml"
+    nested.write_text("study: x\nneb:\n  images: 8\n  tol: 1.0e-4\n  images: 9\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml: key 'images' is given twice \(lines 3 and 5\)"):
+        study_config({}, (), default_file=nested)
+    with pytest.raises(ConfigError, match="given twice"):
+        study_config({}, [nested])
+
+
+def test_other_yaml_and_json_tlspipe_reads_refuse_a_key_given_twice(tmp_path, capsys):
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text("n_particles: 200\nn_particles: 1500\n")
+    rc, _, err = _run(capsys, "figure", "fig6", "--config", cfg, "--pairs", tmp_path / "p.parquet", "--tls",
+                      tmp_path / "none.parquet", "--out", tmp_path / "f.png")
+    assert rc == 1 and "study.yaml: key 'n_particles' is given twice" in err
+    opts = tmp_path / "neb.json"
+    opts.write_text('{"images": 20, "images": 30}')
+    st = _small_store(tmp_path / "g" / "is.h5")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("is_a,is_b\n0,1\n")
+    rc, _, err = _run(capsys, "neb", st, "--pairs", pairs, "--out", tmp_path / "e.parquet", "--config", opts)
+    assert rc == 1 and "neb.json: key 'images' is given twice" in err
+
+
+# ----------------------------------------------------------------------------- 6. bad values with bad messages
+def test_a_study_name_that_leaves_results_is_refused(tmp_path):
+    from tlspipe.workflow import ConfigError, study_config
+
+    for name in ("..", "."):
+        f = tmp_path / "s.yaml"
+        f.write_text(f'study: "{name}"\n')
+        with pytest.raises(ConfigError, match=r"s\.yaml: study: '\.{1,2}' is not a plain folder name"):
+            study_config({"study": name}, [f])
+    bad = tmp_path / "dotdot.yaml"
+    bad.write_text((REPO / "config" / "test.yaml").read_text().replace("study: test", 'study: ".."'))
+    r = _snakemake(tmp_path, "-n", "--configfile", str(bad))
+    assert r.returncode != 0 and "study: '..' is not a plain folder name" in r.stdout + r.stderr
+
+
+def test_a_glass_group_without_count_takes_the_default_1(tmp_path):
+    from tlspipe.workflow import glass_table, study_config
+
+    f = tmp_path / "c.yaml"
+    f.write_text("glasses:\n  - {tf: 0.092}\n  - {tf: 0.062, count: 2}\n")
+    cfg = study_config({"glasses": [{"tf": 0.092}, {"tf": 0.062, "count": 2}]}, [f])
+    assert [g["count"] for g in cfg["glasses"]] == [1, 2]
+    assert [g["glass"] for g in glass_table(cfg)] == ["tf0.092_g000", "tf0.062_g000", "tf0.062_g001"]
+    nocount = tmp_path / "nocount.yaml"
+    nocount.write_text((REPO / "config" / "test.yaml").read_text().replace("{tf: 0.092, count: 1}", "{tf: 0.092}"))
+    r = _snakemake(tmp_path, "-n", "--configfile", str(nocount))
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_install_profile_never_deletes_outside_a_profile_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    precious = tmp_path / "xdg" / "config" / "keep.txt"  # what '../config' named: ~/.config/config
+    precious.parent.mkdir(parents=True)
+    precious.write_text("mine")
+    (tmp_path / "xdg" / "snakemake").mkdir()
+    rc, _, err = _run(capsys, "install-profile", "../config", "--force")
+    assert rc == 1 and "'../config' is not a plain profile name" in err and "slurm" in err
+    assert precious.read_text() == "mine"
+    # --force into a folder that is not a profile tlspipe installed: refused, nothing deleted
+    rc, _, err = _run(capsys, "install-profile", "slurm", "--dest", precious.parent, "--force")
+    assert rc == 1 and "not a profile folder installed by tlspipe" in err and "keep.txt" in err
+    assert precious.read_text() == "mine" and sorted(p.name for p in precious.parent.iterdir()) == ["keep.txt"]
+    # its own profile is replaced with --force (the user's edit goes, as asked)
+    assert _run(capsys, "install-profile", "slurm")[0] == 0
+    installed = tmp_path / "xdg" / "snakemake" / "slurm" / "config.yaml"
+    installed.write_text(installed.read_text() + "# my partition\n")
+    assert _run(capsys, "install-profile", "slurm", "--force")[0] == 0
+    assert installed.read_text() == (REPO / "profiles" / "slurm" / "config.yaml").read_text()

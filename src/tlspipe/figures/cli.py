@@ -86,15 +86,13 @@ def _glass_args(p):
 
 
 def _load_config(path):
-    import yaml
-
+    from ..util.checks import load_yaml
     from ..workflow import validate_config
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--config: {path} does not exist")
-    with open(path) as fh:
-        return validate_config(yaml.safe_load(fh), source=str(path))
+    return validate_config(load_yaml(path), source=str(path))
 
 
 def _glass_tf(args):
