@@ -347,3 +347,58 @@ def test_install_profile_never_deletes_outside_a_profile_folder(tmp_path, monkey
     installed.write_text(installed.read_text() + "# my partition\n")
     assert _run(capsys, "install-profile", "slurm", "--force")[0] == 0
     assert installed.read_text() == (REPO / "profiles" / "slurm" / "config.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def small_glass_file(tmp_path_factory):
+    from tlspipe import engine, model
+    from tlspipe.store.lammps import write_lammps_data
+
+    n = 100
+    box = model.box_length(n)
+    rng = np.random.default_rng(1)
+    diam = model.diameters(n)
+    x, _ = engine.fire_minimise(engine.lattice_start(n, box, rng, 0.2), diam, box, ftol=1e-8)
+    p = tmp_path_factory.mktemp("glass") / "glass.data"
+    write_lammps_data(p, x, diam, box)
+    return p
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--traj-time", "-1"], "explore --traj-time -1.0: -1.0 is less than or equal to the minimum of 0"),
+    (["--dt", "0"], "explore --dt 0.0: 0.0 is less than or equal to the minimum of 0"),
+    (["--n-traj", "0"], "explore --n-traj 0: 0 is less than the minimum of 1"),
+    (["--traj-time", "0.01"], "explore --traj-time 0.01: shorter than one quench period (tau_quench 0.05)"),
+])
+def test_explore_flags_out_of_range_are_refused(small_glass_file, tmp_path, capsys, flags, message):
+    out = tmp_path / "ex" / "is.h5"
+    rc, _, err = _run(capsys, "explore", small_glass_file, "--out", out, "--tf", "0.092", *flags)
+    assert rc == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_neb_images_are_bounded(tmp_path, capsys):
+    from tlspipe.path.batch import resolve_config
+    from tlspipe.workflow import ConfigError, validate_config
+
+    st = _small_store(tmp_path / "g" / "is.h5")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("is_a,is_b\n0,1\n")
+    rc, _, err = _run(capsys, "neb", st, "--pairs", pairs, "--out", tmp_path / "e.parquet", "--images", "1000000")
+    assert rc == 1 and "images=1000000: at most 1000 images" in err
+    assert not (tmp_path / "e.parquet").exists()
+    assert resolve_config({"images": 1000}).neb.images == 1000
+    with pytest.raises(ConfigError, match=r"neb\.images.*1000"):
+        validate_config({"neb": {"images": 1001}})
+
+
+def test_figures_refuse_is_dw_as_yes_no(tmp_path, capsys):
+    import pandas as pd
+
+    rc, _, _ = _run(capsys, "figure", "standin", "--out", tmp_path / "sd")
+    assert rc == 0
+    t = pd.read_parquet(tmp_path / "sd" / "tls.parquet")
+    t.assign(is_dw=np.where(t["is_dw"].astype(bool), "yes", "no")).to_parquet(tmp_path / "yesno.parquet")
+    rc, _, err = _run(capsys, "figure", "table1", "--tls", tmp_path / "yesno.parquet", "--out", tmp_path / "t.csv")
+    assert rc == 1 and "yesno.parquet: column 'is_dw' holds ['no', 'yes']" in err  # was: every pair a DW
+    assert not (tmp_path / "t.csv").exists()

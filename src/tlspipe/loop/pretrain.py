@@ -120,16 +120,9 @@ E_QS_MEDIAN_RANGE = (1e-6, 0.5)
 def _check_labels(df: pd.DataFrame, path: Path, units: str) -> None:
     """Refuse labels that would be read wrongly: is_dw that is not 0/1 (e.g. "yes"/"no"), and an E_qs column
     whose scale is not epsilon (a table in kelvin: the authors' layout or ours without e_qs_kelvin)."""
-    isdw = df[C.IS_DW]
-    if not (pd.api.types.is_numeric_dtype(isdw) or pd.api.types.is_bool_dtype(isdw)):
-        bad = sorted({str(v) for v in isdw.dropna().unique()})[:5]
-        raise ValueError(f"loop.pretrain: {path}: column '{C.IS_DW}' holds {bad}, not numbers; give 1 (double "
-                         "well) or 0 (not one), empty for unknown")
-    v = isdw.astype(float)
-    bad = np.unique(v[np.isfinite(v) & (v != 0) & (v != 1)])
-    if bad.size:
-        raise ValueError(f"loop.pretrain: {path}: column '{C.IS_DW}' holds {bad[:5].tolist()}; give 1 (double "
-                         "well) or 0 (not one), empty for unknown")
+    from ..util.checks import check_zero_one
+
+    check_zero_one(df[C.IS_DW], f"loop.pretrain: {path}", C.IS_DW)
     e = pd.to_numeric(df[C.E_QS], errors="coerce").to_numpy(dtype=float)
     e = e[np.isfinite(e) & (e > 0)]
     if e.size:

@@ -102,3 +102,23 @@ def read_json(path, what: str):
         return json.loads(path.read_text(), object_pairs_hook=json_object_pairs(str(path)))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}); give a JSON object of {what}") from None
+
+
+def check_zero_one(values, where: str, column: str = "is_dw") -> None:
+    """Refuse a label column that is not 0/1 (NaN: unknown): "yes"/"no" text, which numpy reads as true both,
+    or other numbers.  ``where`` names the file."""
+    import numpy as np
+    import pandas as pd
+
+    s = pd.Series(values)
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        bad = sorted({str(v) for v in s.dropna().unique()})[:5]
+        if not bad:
+            return
+        raise ValueError(f"{where}: column '{column}' holds {bad}, not numbers; give 1 (double well) or 0 (not "
+                         "one), empty for unknown")
+    v = s.astype(float).to_numpy()
+    bad = np.unique(v[np.isfinite(v) & (v != 0) & (v != 1)])
+    if bad.size:
+        raise ValueError(f"{where}: column '{column}' holds {bad[:5].tolist()}; give 1 (double well) or 0 (not "
+                         "one), empty for unknown")
