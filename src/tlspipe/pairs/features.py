@@ -419,6 +419,7 @@ def _compute(store_path, info, m, max_delta_e, n_old, sink, block_is, progress) 
     lo, hi = kernel.rank_windows(e_sorted, float(n_part), max_delta_e, row_ranks, n_old > 0)
 
     reader = _BlockReader(store_path)
+    p0 = reader.read(np.zeros(1, np.int64))[0]  # the reference of every IS's translation (kernel.translations)
     total = 0
     try:
         from tqdm import tqdm
@@ -433,11 +434,14 @@ def _compute(store_path, info, m, max_delta_e, n_old, sink, block_is, progress) 
             if c_first > c_last:
                 continue
             prow = reader.read(order[rr])
+            row_t = kernel.translations(p0, prow, box)
             row_id = order[rr].astype(np.int64)
             row_e = e_sorted[rr]
             for c0 in range(c_first, c_last + 1, b):
                 cr = np.arange(c0, min(c0 + b, c_last + 1), dtype=np.int64)
-                pcol = prow if np.array_equal(cr, rr) else reader.read(order[cr])
+                same = np.array_equal(cr, rr)
+                pcol = prow if same else reader.read(order[cr])
+                col_t = row_t if same else kernel.translations(p0, pcol, box)
                 col_is_row = rank_is_row[cr]
                 tr0, tc0, cnt = kernel.count_tasks(rr, rlo, rhi, cr, col_is_row, TILE_ROWS, TILE_COLS)
                 npair = int(cnt.sum())
@@ -449,7 +453,7 @@ def _compute(store_path, info, m, max_delta_e, n_old, sink, block_is, progress) 
                 ids = np.empty((npair, 2), np.int64)
                 kernel.block_features(prow, pcol, rr, rlo, rhi, row_id, row_e, cr, order[cr].astype(np.int64),
                                       e_sorted[cr], col_is_row, box, float(n_part), m, tr0, tc0, offsets,
-                                      TILE_ROWS, TILE_COLS, feat, ids)
+                                      TILE_ROWS, TILE_COLS, feat, ids, row_t, col_t)
                 sink.add(feat, ids)
                 total += npair
     finally:
