@@ -203,6 +203,11 @@ def test_a_model_whose_manifest_was_edited_is_refused(two_layer_model, tmp_path,
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ValueError, match=r"old/manifest\.json: no manifest_sha256.*retrain"):
         load(d)
+    d = _edit_manifest(out, tmp_path / "dup", lambda m: None, resign=False)
+    text = (d / "manifest.json").read_text()
+    (d / "manifest.json").write_text(text.replace('"features":', '"features": ["d", "c", "b", "a"], "features":', 1))
+    with pytest.raises(ValueError, match=r"dup/manifest\.json: key 'features' is given twice"):
+        load(d)
 
 
 # ----------------------------------------------------------------------------- 4. E_qs in kelvin; is_dw as text

@@ -102,7 +102,9 @@ def _glass_tf(args):
         if not path.is_file():
             raise FileNotFoundError(f"--glass-tf: {path} does not exist")
         if path.suffix.lower() == ".json":
-            data = json.loads(path.read_text())
+            from ..util.checks import read_json
+
+            data = read_json(path, "glass -> Tf")
             if not isinstance(data, dict):
                 raise ValueError(f"--glass-tf: {path} must hold a JSON object {{glass: tf}}")
             return {str(k): float(v) for k, v in data.items()}

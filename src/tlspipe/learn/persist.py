@@ -142,7 +142,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {directory} is not a saved tlspipe learn model (run `tlspipe learn fit`)")
     try:
-        manifest = json.loads(path.read_text())
+        from ..util.checks import json_object_pairs
+
+        manifest = json.loads(path.read_text(), object_pairs_hook=json_object_pairs(str(path)))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}); {_RETRAIN}") from None
     if manifest.get("format") != FORMAT:
