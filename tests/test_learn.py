@@ -570,6 +570,8 @@ def test_a_forest_file_with_indices_out_of_range_is_refused(saved_classifier, tm
     manifest) is refused, not read out of bounds."""
     import hashlib
 
+    from tlspipe.learn.persist import manifest_sha256
+
     _, _, out = saved_classifier
     d = _copy(out, tmp_path)
     et = d / "L1_extratrees.npz"
@@ -582,6 +584,7 @@ def test_a_forest_file_with_indices_out_of_range_is_refused(saved_classifier, tm
     mf = d / "manifest.json"
     manifest = json.loads(mf.read_text())
     manifest["stack"]["models"]["L1_extratrees"]["sha256"] = hashlib.sha256(et.read_bytes()).hexdigest()
+    manifest["manifest_sha256"] = manifest_sha256(manifest)  # a forged manifest, consistent with itself
     mf.write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"L1_extratrees\.npz: invalid forest \(a child index out of its tree\)"):
         load(d)

@@ -39,16 +39,19 @@ def ref_geo(pa, pb, box, m):
     box = np.broadcast_to(box, (3,))
     dr = pb - pa
     dr -= box * np.round(dr / box)
+    t = dr[0] + (dr - dr[0] - box * np.round((dr - dr[0]) / box)).mean(axis=0)  # the global translation
+    dr -= t
+    dr -= box * np.round(dr / box)
     r2 = (dr**2).sum(axis=1)
     o = np.argsort(-r2, kind="stable")
     mid = pa + dr / 2
     out = {f"dr_{k + 1}": float(np.sqrt(r2[o[k]])) for k in range(m)}
     out["d"] = float(np.sqrt(r2.sum()))
-    out["pr"] = float(r2.sum() ** 2 / (r2**2).sum()) if r2.sum() > 0 else 0.0
+    out["pr"] = float(r2.sum() ** 2 / (r2**2).sum()) if r2.max() > 1e-18 else 0.0  # moved: > 1e-9 sigma
     for k in range(1, m):
         s = mid[o[k]] - mid[o[0]]
         s -= box * np.round(s / box)
-        out[f"dist_1_{k + 1}"] = float(np.linalg.norm(s)) if r2[o[k]] > 0 else 0.0
+        out[f"dist_1_{k + 1}"] = float(np.linalg.norm(s)) if r2[o[k]] > 1e-18 else 0.0
     return out
 
 
@@ -146,26 +149,52 @@ def test_fixture_store_end_to_end(fixture_pair, tmp_path):
 # ------------------------------------------------------------------------- analytic cases
 
 def test_minimum_image_and_analytic_values():
-    """Four particles, known moves, two of them across the box edge."""
+    """Four particles, known moves that leave the centre of mass in place (no global translation), two of
+    them across the box edge."""
     L = 5.0
     pa = np.array([[2.4, 0.0, 0.0], [-2.45, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
-    move = np.array([[0.3, 0.0, 0.0], [0.0, 0.0, -0.2], [0.0, 0.0, -0.1], [0.0, 0.0, 0.0]])
+    move = np.array([[0.3, 0.0, 0.0], [0.0, 0.0, -0.2], [0.0, 0.0, -0.1], [-0.3, 0.0, 0.3]])
     pb = pa + move
     pb -= L * np.floor(pb / L + 0.5)  # particle 0 crosses +x: stored at -2.3
     assert pb[0, 0] == pytest.approx(-2.3)
     f = pair_features(pa, pb, L, m=3)
-    assert f["dr_1"] == pytest.approx(0.3, abs=1e-12)  # not L - 0.3
-    assert f["dr_2"] == pytest.approx(0.2, abs=1e-12)
-    assert f["dr_3"] == pytest.approx(0.1, abs=1e-12)
-    assert f["d"] == pytest.approx(np.sqrt(0.14), rel=1e-12)
-    assert f["pr"] == pytest.approx(0.14**2 / (0.3**4 + 0.2**4 + 0.1**4), rel=1e-12)
-    # midpoints: (2.55, 0, 0) == (-2.45, 0, 0) and (-2.45, 1, -0.1): 1.0 apart in y, 0.1 in z via the edge
-    assert f["dist_1_2"] == pytest.approx(np.hypot(1.0, 0.1), rel=1e-12)
-    # (0, 0, -0.05) - (2.55, 0, 0) = (-2.55, 0, -0.05) -> minimum image (2.45, 0, -0.05)
-    assert f["dist_1_3"] == pytest.approx(np.linalg.norm([2.45, 0.0, -0.05]), rel=1e-12)
+    assert f["dr_1"] == pytest.approx(np.hypot(0.3, 0.3), abs=1e-12)
+    assert f["dr_2"] == pytest.approx(0.3, abs=1e-12)  # not L - 0.3
+    assert f["dr_3"] == pytest.approx(0.2, abs=1e-12)
+    assert f["d"] == pytest.approx(np.sqrt(0.32), rel=1e-12)
+    assert f["pr"] == pytest.approx(0.32**2 / (0.18**2 + 0.3**4 + 0.2**4 + 0.1**4), rel=1e-12)
+    # midpoints: particle 3 at (0.85, 1, 1.15); particle 0 at (2.55, 0, 0) == (-2.45, 0, 0): (1.7, -1, -1.15)
+    assert f["dist_1_2"] == pytest.approx(np.linalg.norm([1.7, 1.0, 1.15]), rel=1e-12)
+    # particle 1 at (-2.45, 1, -0.1): (-3.3, 0, -1.25) -> minimum image (1.7, 0, -1.25)
+    assert f["dist_1_3"] == pytest.approx(np.linalg.norm([1.7, 0.0, 1.25]), rel=1e-12)
     # the box may be given per axis; an orthorhombic box uses each edge
     assert pair_features(pa, pb, [L, L, L], m=3) == pytest.approx(f, rel=1e-14)
-    assert pair_features(pa, pb, [L, 50.0, 50.0], m=2)["dist_1_2"] == pytest.approx(np.hypot(1.0, 0.1))
+    # a z edge of 2.2: particle 3 (z 1.3) is stored at -0.9; midpoint distances wrap in z as well
+    pz = pb.copy()
+    pz[3, 2] -= 2.2
+    fz = pair_features(pa, pz, [L, L, 2.2], m=3)
+    assert fz["dr_1"] == pytest.approx(f["dr_1"], abs=1e-12)
+    assert fz["dist_1_2"] == pytest.approx(np.linalg.norm([1.7, 1.0, 1.05]), rel=1e-12)
+    assert fz["dist_1_3"] == pytest.approx(np.linalg.norm([1.7, 0.0, 0.95]), rel=1e-12)
+
+
+def test_a_global_translation_is_removed():
+    """Translating one IS rigidly (by any amount, across the box edge too) changes no feature; the features
+    are those of the displacements with their mean removed (the numpy reference)."""
+    rng = np.random.default_rng(8)
+    L = 6.0
+    pa = rng.uniform(-L / 2, L / 2, (60, 3))
+    pb = pa.copy()
+    pb[:3] += rng.normal(0, 0.4, (3, 3))  # a local rearrangement of three particles
+    f = pair_features(pa, pb, L, m=3)
+    assert f == pytest.approx(ref_geo(pa, pb, L, 3), rel=1e-12, abs=1e-12)
+    for t in ([0.3, 0.0, 0.0], [0.3, -0.2, 0.1], [0.45 * L, 0.2, -0.49 * L]):
+        moved = pb + np.array(t)
+        moved -= L * np.floor(moved / L + 0.5)
+        assert pair_features(pa, moved, L, m=3) == pytest.approx(f, rel=1e-10, abs=1e-12), t
+        same = pa + np.array(t)
+        same -= L * np.floor(same / L + 0.5)
+        assert all(v == pytest.approx(0.0, abs=1e-12) for v in pair_features(pa, same, L, m=3).values())
 
 
 def test_identical_pair_is_zero_and_swap_symmetric():
@@ -186,9 +215,11 @@ def test_single_mover_and_bad_input():
     pa = np.zeros((5, 3))
     pa[:, 0] = np.arange(5)
     pb = pa.copy()
-    pb[2, 1] += 0.5
+    pb[2, 1] += 0.5  # two opposite movers: the centre of mass stays
+    pb[4, 1] -= 0.5
     f = pair_features(pa, pb, 10.0, m=3)
-    assert (f["dr_1"], f["dr_2"], f["d"], f["pr"], f["dist_1_2"]) == pytest.approx((0.5, 0, 0.5, 1.0, 0))
+    assert (f["dr_1"], f["dr_2"], f["dr_3"], f["d"], f["pr"], f["dist_1_2"], f["dist_1_3"]) == pytest.approx(
+        (0.5, 0.5, 0, np.sqrt(0.5), 2.0, np.hypot(2.0, 0.5), 0), abs=1e-12)
     with pytest.raises(PairsError, match="m"):
         pair_features(pa, pb, 10.0, m=0)
     with pytest.raises(PairsError, match="box"):

@@ -28,7 +28,9 @@ def read_json_options(path, what: str) -> dict:
     from pathlib import Path
 
     try:
-        data = json.loads(Path(path).read_text())
+        from .util.checks import json_object_pairs
+
+        data = json.loads(Path(path).read_text(), object_pairs_hook=json_object_pairs(str(path)))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such config file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

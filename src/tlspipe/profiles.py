@@ -17,20 +17,49 @@ def profile_home() -> Path:
     return Path(get_appdirs().user_config_dir)
 
 
+#: written into an installed profile: the files tlspipe put there (what --force may replace)
+MARKER = ".tlspipe-profile"
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
 def install_profile(name: str = "slurm", dest: Path | None = None, source: Path | None = None,
                     force: bool = False) -> Path:
-    """Copy the shipped profile ``name`` to ``dest`` (default: profile_home()/name).  An existing profile
-    there is kept unless ``force`` (it may hold the user's partition and account)."""
+    """Copy the shipped profile ``name`` (a plain name of profiles/) to ``dest`` (default:
+    profile_home()/name).  An existing profile there is kept unless ``force`` (it may hold the user's
+    partition and account); ``force`` replaces only a profile folder tlspipe installed (the files it put
+    there, listed in its MARKER file, or the shipped profile's file names) and never deletes anything else:
+    a folder holding other files is refused."""
+    have = sorted(p.name for p in REPO_PROFILES.iterdir()) if REPO_PROFILES.is_dir() else []
+    if source is None:
+        from .util.checks import plain_name
+
+        plain_name(name, "install-profile NAME", "profile name", f"give one of the shipped profiles {have}")
     source = Path(source) if source else REPO_PROFILES / name
     if not (source / "config.yaml").is_file():
-        have = sorted(p.name for p in REPO_PROFILES.iterdir()) if REPO_PROFILES.is_dir() else []
         raise FileNotFoundError(f"no profile {source}/config.yaml (shipped profiles: {have})")
     dest = Path(dest) if dest else profile_home() / name
-    if dest.exists() and not force:
-        raise FileExistsError(f"{dest} exists (it may hold your edits); give --force to replace it")
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(source, dest)
+    own = _files(source) | {MARKER}
+    if dest.exists() or dest.is_symlink():
+        if not force:
+            raise FileExistsError(f"{dest} exists (it may hold your edits); give --force to replace it")
+        if dest.is_symlink() or not dest.is_dir():
+            raise FileExistsError(f"{dest} is not a folder; --force replaces only a profile folder installed by "
+                                  "tlspipe - move it away or give --dest another folder")
+        if (dest / MARKER).is_file():
+            own |= set((dest / MARKER).read_text().split())
+        other = sorted(_files(dest) - own)
+        if other or not (dest / "config.yaml").is_file():
+            raise FileExistsError(
+                f"{dest} is not a profile folder installed by tlspipe (it holds {other[:5] or 'no config.yaml'}); "
+                "--force replaces only such folders and never deletes other files - move it away or give "
+                "--dest another folder")
+        for rel in sorted(own & _files(dest)):
+            (dest / rel).unlink()
+    shutil.copytree(source, dest, dirs_exist_ok=True)
+    (dest / MARKER).write_text("\n".join(sorted(_files(source))) + "\n")
     return dest
 
 

@@ -25,7 +25,10 @@ class ConfigError(ValueError):
 def fill_defaults(schema: dict, cfg):
     """Fill every missing property that has a ``default`` in the schema, recursively (a deep copy).  Keys come
     in the schema's order (then any unknown ones), so the same study gives the same config, and the same
-    rule params, whatever the order of its file."""
+    rule params, whatever the order of its file.  The items of an array of objects are filled by its
+    ``items`` schema (a glass group without ``count`` takes its default 1)."""
+    if isinstance(cfg, list) and schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return [fill_defaults(schema["items"], x) for x in cfg]
     if not isinstance(cfg, dict) or schema.get("type") != "object":
         return cfg
     out = {}
@@ -39,9 +42,9 @@ def fill_defaults(schema: dict, cfg):
 
 
 def load_schema(path=None) -> dict:
-    path = Path(path) if path else REPO_SCHEMA
-    with open(path) as fh:
-        return yaml.safe_load(fh)
+    from .util.checks import load_yaml
+
+    return load_yaml(Path(path) if path else REPO_SCHEMA)
 
 
 def validate_config(cfg: dict, schema_path=None, source: str = "config") -> dict:
@@ -90,16 +93,38 @@ def study_config(given: dict | None = None, configfiles=(), default_file=None, s
     nothing else is merged under them.  Without them the default study ``default_file`` (the working
     directory's ``config/config.yaml``) is read and ``given`` (``--config`` values) applied on top.
     """
+    from .util.checks import load_yaml
+
     given = dict(given or {})
     files = [Path(f) for f in configfiles]
     if files or default_file is None:
         source = ", ".join(map(str, files)) or "the config"
         cfg = given
+        for f in files:  # Snakemake read them already, keeping the last of a key given twice: refuse that
+            try:
+                load_yaml(f)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
     else:
         source = str(default_file)
-        with open(default_file) as fh:
-            cfg = _merge(yaml.safe_load(fh) or {}, given)
-    return validate_config(cfg, schema_path=schema_path, source=source)
+        try:
+            cfg = _merge(load_yaml(default_file) or {}, given)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    cfg = validate_config(cfg, schema_path=schema_path, source=source)
+    check_study_name(cfg["study"], source)
+    return cfg
+
+
+def check_study_name(study, source: str = "config") -> str:
+    """The study name, refused (ConfigError) unless it is a plain folder name: outputs go to
+    results/{study}/, which '.', '..' or a path would put elsewhere."""
+    from .util.checks import plain_name
+
+    try:
+        return plain_name(study, f"{source}: study", "folder name")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def write_study_config(cfg: dict, path) -> Path:

@@ -86,15 +86,13 @@ def _glass_args(p):
 
 
 def _load_config(path):
-    import yaml
-
+    from ..util.checks import load_yaml
     from ..workflow import validate_config
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--config: {path} does not exist")
-    with open(path) as fh:
-        return validate_config(yaml.safe_load(fh), source=str(path))
+    return validate_config(load_yaml(path), source=str(path))
 
 
 def _glass_tf(args):
@@ -104,7 +102,9 @@ def _glass_tf(args):
         if not path.is_file():
             raise FileNotFoundError(f"--glass-tf: {path} does not exist")
         if path.suffix.lower() == ".json":
-            data = json.loads(path.read_text())
+            from ..util.checks import read_json
+
+            data = read_json(path, "glass -> Tf")
             if not isinstance(data, dict):
                 raise ValueError(f"--glass-tf: {path} must hold a JSON object {{glass: tf}}")
             return {str(k): float(v) for k, v in data.items()}

@@ -82,6 +82,10 @@ def read_table(obj, what: str, columns: Sequence[str] | None = None) -> pd.DataF
             raise ValueError(f"{what}: {p} has unknown format {p.suffix!r}; use .parquet, .csv or .feather")
         try:
             df = _read_one(p, reader, what, columns)
+            if C.IS_DW in df.columns:  # "yes"/"no" would read as true both
+                from ..util.checks import check_zero_one
+
+                check_zero_one(df[C.IS_DW], f"{what}: {p}", C.IS_DW)
         except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
             if str(p) in str(e):
                 raise

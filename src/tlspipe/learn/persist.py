@@ -13,6 +13,10 @@ Layout of ``MODEL_DIR``::
 Only the refit ("collapsed") models are stored.  Every file is data only (no pickle: loading a model never
 runs code from it), and the manifest lists the sha256 of each; :func:`load` checks every file against it
 and refuses a pickle (``.joblib``/``.pkl``), e.g. a model of an older tlspipe, saying to retrain.  The
+manifest carries the sha256 of its own content (``manifest_sha256``: canonical JSON without that key), so an
+edited manifest (features listed in another order, other weights or config) is refused too; its
+``stack.config`` keys must be the ensemble's, and the number of features must be what every member file
+was trained on (where the library records it).  The
 directory is written under a temporary name and renamed when complete, so a killed run never leaves a
 half-written model behind.
 """
@@ -116,7 +120,9 @@ def save(model: TaskModel, directory: str | Path, overwrite: bool = True) -> Pat
         "fit_info": stack.fit_info_,
         "versions": library_versions(),
     }
-    (tmp / MANIFEST).write_text(json.dumps(_jsonable(manifest), indent=2) + "\n")
+    manifest = _jsonable(manifest)
+    manifest["manifest_sha256"] = manifest_sha256(manifest)
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     if directory.exists():
         shutil.rmtree(directory)
     tmp.rename(directory)
@@ -136,7 +142,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {directory} is not a saved tlspipe learn model (run `tlspipe learn fit`)")
     try:
-        manifest = json.loads(path.read_text())
+        from ..util.checks import json_object_pairs
+
+        manifest = json.loads(path.read_text(), object_pairs_hook=json_object_pairs(str(path)))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}); {_RETRAIN}") from None
     if manifest.get("format") != FORMAT:
@@ -175,13 +183,17 @@ def load(directory: str | Path, n_threads: int | None = None) -> TaskModel:
             if k in ("lightgbm", "xgboost", "catboost", "scikit-learn") and now.get(k) != v}
     if diff:
         warnings.warn(f"{directory}: saved with other library versions (saved, now): {diff}", stacklevel=2)
+    check_manifest(directory, manifest)
     t = manifest["task"]
     spec = TaskSpec(t["name"], t["kind"], t["target"], bool(t["log_target"]), t["weight"], t["rows"])
     st = manifest["stack"]
     cfg = dict(st["config"])
     if n_threads is not None:
         cfg["n_threads"] = int(n_threads)
-    stack = StackEnsemble(task_kind=spec.kind, **cfg)
+    try:
+        stack = StackEnsemble(task_kind=spec.kind, **cfg)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{directory / MANIFEST}: stack.config is not valid ({e}); {_RETRAIN}") from None
     stack.layer1_kinds_ = list(st["layer1_kinds"])
     stack.n_layers_ = int(st["n_layers_fitted"])
     stack.weights_ = {k: float(v) for k, v in st["weights"].items()}
@@ -192,5 +204,70 @@ def load(directory: str | Path, n_threads: int | None = None) -> TaskModel:
             raise ValueError(f"{directory / MANIFEST}: unknown model kind {info['kind']!r}; {_RETRAIN}")
         member = cls(spec.kind, cfg["hyperparameters"].get(info["kind"]), cfg["n_threads"], cfg["seed"])
         member.load_model(_check_member_file(directory, info))
+        _check_n_features(directory, name, member, len(manifest["features"]) + (
+            len(stack.layer1_kinds_) if name.startswith("L2_") else 0))
         stack.models_[name] = member
     return TaskModel(spec, manifest["features"], stack, manifest.get("training_data", {}))
+
+
+def manifest_sha256(manifest: dict) -> str:
+    """sha256 of a manifest's content: canonical JSON (sorted keys, no spaces) of everything but its own
+    ``manifest_sha256``."""
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_manifest(directory: Path, manifest: dict) -> None:
+    """Refuse a manifest that changed after the model was saved, or whose features or ``stack.config`` do not
+    fit the ensemble; every message names the manifest and the fix.  Pickled members are refused first."""
+    import inspect
+
+    path = Path(directory) / MANIFEST
+    for info in manifest.get("stack", {}).get("models", {}).values():
+        if Path(str(info.get("file", ""))).suffix.lower() in _PICKLE_SUFFIXES:
+            _check_member_file(Path(directory), info)  # the message of a pickle
+    want = manifest.get("manifest_sha256")
+    if want is None:
+        raise ValueError(f"{path}: no manifest_sha256 (saved before tlspipe checked its manifests), so an edit "
+                         f"of its features or weights could not be told; {_RETRAIN}")
+    if want != manifest_sha256(manifest):
+        raise ValueError(f"{path}: its content does not match its manifest_sha256: the manifest changed after "
+                         f"the model was saved (e.g. its features listed in another order) - restore the "
+                         f"directory from its source or {_RETRAIN}")
+    feats = manifest.get("features")
+    if not (isinstance(feats, list) and feats and all(isinstance(f, str) for f in feats)
+            and len(set(feats)) == len(feats)):
+        raise ValueError(f"{path}: 'features' must be a list of distinct column names, got {feats!r}; {_RETRAIN}")
+    cfg = manifest.get("stack", {}).get("config")
+    known = set(inspect.signature(StackEnsemble).parameters) - {"task_kind"}
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: 'stack.config' must be a mapping of {sorted(known)}; {_RETRAIN}")
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown stack.config key(s) {unknown}; known: {sorted(known)} - {_RETRAIN}")
+    for key in ("hyperparameters", "n_threads", "seed"):
+        if key not in cfg:
+            raise ValueError(f"{path}: stack.config lacks {key!r}; {_RETRAIN}")
+
+
+def _n_features(member) -> int | None:
+    """The number of input columns a loaded member was trained on, when its file records it."""
+    m = getattr(member, "model", None)
+    for probe in (lambda: member.arrays.n_features, lambda: m.num_feature(), lambda: m.num_features(),
+                  lambda: len(m.feature_names_)):
+        try:
+            n = probe()
+        except Exception:  # noqa: BLE001 - this member's library has another API
+            continue
+        if isinstance(n, (int, np.integer)) and n > 0:
+            return int(n)
+    return None
+
+
+def _check_n_features(directory: Path, name: str, member, want: int) -> None:
+    got = _n_features(member)
+    if got is not None and got != want:
+        raise ValueError(f"{directory / MANIFEST}: member {name} was trained on {got} columns but the manifest "
+                         f"gives it {want} (its features plus layer-1 predictions for layer 2); {_RETRAIN}")

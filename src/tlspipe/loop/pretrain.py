@@ -16,6 +16,9 @@ Two layouts are read (Parquet or CSV), told apart by their columns:
   give no barrier.  The same pair in two of their tables (same glass ``conf`` and IS energies ``i``, ``j``)
   is one row.
 
+Labels are checked: ``is_dw`` must be 0 or 1 (a table with "yes"/"no" is refused), and the median E_qs of a
+table must lie within :data:`E_QS_MEDIAN_RANGE` epsilon (a table in kelvin is refused, not read as epsilon).
+
 Every pretraining row's glass is prefixed (``pretrain:<file stem>:<glass>``) so it never shares a
 cross-validation group, or a name, with a glass of the study.  The authors' transition counts ``t_ab``,
 ``t_ba`` come from explorations far longer than a study's and are not comparable to its own: a study that
@@ -109,6 +112,33 @@ def _from_tlspipe(df: pd.DataFrame, path: Path, units: str) -> pd.DataFrame:
     return out
 
 
+#: epsilon: the median E_qs of a table's double wells must lie in this range.  Splittings in epsilon have
+#: medians of ~1e-2 (the authors' 0.0157); in kelvin the same are ~2-15 (x epsilon_kelvin of 120-934 K).
+E_QS_MEDIAN_RANGE = (1e-6, 0.5)
+
+
+def _check_labels(df: pd.DataFrame, path: Path, units: str) -> None:
+    """Refuse labels that would be read wrongly: is_dw that is not 0/1 (e.g. "yes"/"no"), and an E_qs column
+    whose scale is not epsilon (a table in kelvin: the authors' layout or ours without e_qs_kelvin)."""
+    from ..util.checks import check_zero_one
+
+    check_zero_one(df[C.IS_DW], f"loop.pretrain: {path}", C.IS_DW)
+    e = pd.to_numeric(df[C.E_QS], errors="coerce").to_numpy(dtype=float)
+    e = e[np.isfinite(e) & (e > 0)]
+    if e.size:
+        med = float(np.median(e))
+        lo, hi = E_QS_MEDIAN_RANGE
+        if not lo <= med <= hi:
+            k = _kelvin_per_epsilon(units)
+            raise ValueError(
+                f"loop.pretrain: {path}: the median E_qs of its double wells is {med:.4g}, outside {lo:g}..{hi:g} "
+                f"epsilon, the range of splittings in the study's units (the authors' median is 0.0157)"
+                + (f"; it looks like kelvin (/{k:g} K per epsilon of units '{units}' gives {med / k:.3g})"
+                   if lo <= med / k <= hi else "")
+                + ": give E_qs in epsilon (tlspipe's tables: with the e_qs_kelvin column that tells their units), "
+                "or drop the E_qs column to use the table for the double-well classifier only")
+
+
 def read_pretraining(paths, units: str, features: list[str]) -> pd.DataFrame:
     """The labelled rows of every table in ``paths``: glass, the ``features``, is_dw, e_qs, barrier, source.
 
@@ -126,6 +156,7 @@ def read_pretraining(paths, units: str, features: list[str]) -> pd.DataFrame:
         for c in LABELS:
             if c not in df.columns:
                 df[c] = np.nan
+        _check_labels(df, path, units)
         df[C.GLASS] = "pretrain:" + df[C.GLASS] if authors else f"pretrain:{path.stem}:" + df[C.GLASS]
         keep = [C.GLASS, *features, *LABELS] + (["_key_i", "_key_j"] if authors else [])
         df = df[keep].copy()

@@ -5,7 +5,10 @@ Definitions (the authors' features, checked against their stored rows in tests/t
 
 * ``delta_e``  = N (e_b - e_a), total energy difference in epsilon (e: energy per particle);
 * ``dr_1..dr_M`` the M largest minimum-image single-particle displacements |dr_i| (sigma), descending;
-  ties keep the lower particle index first;
+  ties keep the lower particle index first; dr_i are taken with the pair's global translation removed
+  (their mean, :func:`tlspipe.util.periodic.translation`), so that a rigidly translated copy of an IS is at
+  d = 0 from it.  Between two IS of one exploration the mean is ~0 (the dynamics and the minimiser do not
+  move the centre of mass) and the features are the authors' as they were;
 * ``d``  = sqrt(sum_i |dr_i|^2) over all particles (sigma);
 * ``pr`` = d^4 / sum_i |dr_i|^4, participation ratio (number of particles);
 * ``dist_1_2..dist_1_M`` minimum-image distances (sigma) from the midpoint of the most displaced particle
@@ -14,8 +17,9 @@ Definitions (the authors' features, checked against their stored rows in tests/t
 
 Only pairs with delta_e <= ``max_delta_e`` are kept (the authors skipped delta_e > 1 epsilon).
 
-Decisions where the definition is silent: a pair with no displacement at all (d = 0) gets pr = 0; when
-the k-th most displaced particle did not move (dr_k = 0) its dist_1_k is 0.  Rows are written in blocked
+Decisions where the definition is silent: a pair with no displacement at all (no particle moved more than
+1e-9 sigma) gets pr = 0; when the k-th most displaced particle did not move (dr_k <= 1e-9 sigma) its
+dist_1_k is 0.  Rows are written in blocked
 energy order, not sorted by id: sort by (is_a, is_b) if you need an order.
 
 Memory: positions are read from HDF5 a block of IS at a time and pairs are written in row groups, so a
@@ -417,6 +421,7 @@ def _compute(store_path, info, m, max_delta_e, n_old, sink, block_is, progress) 
     lo, hi = kernel.rank_windows(e_sorted, float(n_part), max_delta_e, row_ranks, n_old > 0)
 
     reader = _BlockReader(store_path)
+    p0 = reader.read(np.zeros(1, np.int64))[0]  # the reference of every IS's translation (kernel.translations)
     total = 0
     try:
         from tqdm import tqdm
@@ -431,11 +436,14 @@ def _compute(store_path, info, m, max_delta_e, n_old, sink, block_is, progress) 
             if c_first > c_last:
                 continue
             prow = reader.read(order[rr])
+            row_t = kernel.translations(p0, prow, box)
             row_id = order[rr].astype(np.int64)
             row_e = e_sorted[rr]
             for c0 in range(c_first, c_last + 1, b):
                 cr = np.arange(c0, min(c0 + b, c_last + 1), dtype=np.int64)
-                pcol = prow if np.array_equal(cr, rr) else reader.read(order[cr])
+                same = np.array_equal(cr, rr)
+                pcol = prow if same else reader.read(order[cr])
+                col_t = row_t if same else kernel.translations(p0, pcol, box)
                 col_is_row = rank_is_row[cr]
                 tr0, tc0, cnt = kernel.count_tasks(rr, rlo, rhi, cr, col_is_row, TILE_ROWS, TILE_COLS)
                 npair = int(cnt.sum())
@@ -447,7 +455,7 @@ def _compute(store_path, info, m, max_delta_e, n_old, sink, block_is, progress) 
                 ids = np.empty((npair, 2), np.int64)
                 kernel.block_features(prow, pcol, rr, rlo, rhi, row_id, row_e, cr, order[cr].astype(np.int64),
                                       e_sorted[cr], col_is_row, box, float(n_part), m, tr0, tc0, offsets,
-                                      TILE_ROWS, TILE_COLS, feat, ids)
+                                      TILE_ROWS, TILE_COLS, feat, ids, row_t, col_t)
                 sink.add(feat, ids)
                 total += npair
     finally:

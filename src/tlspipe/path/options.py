@@ -160,10 +160,14 @@ class PairOptions(_FlatOptions):
                 **{k: getattr(self, k) for k in self._own_keys()}}
 
 
+#: most images a band may have (images = 40 in the paper; memory and time grow linearly with it)
+MAX_IMAGES = 1000
+
+
 @dataclass(frozen=True)
 class PathOptions(PairOptions):
     """The options of a batch of pairs: a pair's, the unit preset and the TLS threshold.  Validated when built:
-    the unit preset must exist and a band needs at least 3 images."""
+    the unit preset must exist and a band needs at least 3 and at most :data:`MAX_IMAGES` images."""
 
     _what: ClassVar[str] = "exact-path"
 
@@ -176,6 +180,9 @@ class PathOptions(PairOptions):
         model.unit_preset(self.units)  # validates
         if int(self.neb.images) < 3:
             raise ValueError(f"images={self.neb.images}: a band needs at least 3 images")
+        if int(self.neb.images) > MAX_IMAGES:
+            raise ValueError(f"images={self.neb.images}: at most {MAX_IMAGES} images (memory grows with images x "
+                             f"particles: 10^6 images of 1500 particles need ~67 GiB); the paper's bands have 40")
 
     @classmethod
     def _unknown(cls, unknown: list[str]) -> Exception:

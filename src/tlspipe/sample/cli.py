@@ -70,10 +70,35 @@ def _prepare_cmd(a) -> int:
     return 0
 
 
+def check_flags(params: dict, section: str, command: str) -> None:
+    """Flags of ``tlspipe <command>`` checked against the study config schema's ``section`` (the same bounds as
+    a config file: --traj-time and --dt > 0, ...); a bad value is a ValueError naming the flag and the bound."""
+    import jsonschema
+
+    from ..workflow import load_schema
+
+    props = load_schema()["properties"][section]["properties"]
+    for key, value in params.items():
+        if key not in props:
+            continue
+        err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(props[key]).iter_errors(value))
+        if err is not None:
+            raise ValueError(f"{command} --{key.replace('_', '-')} {value!r}: {err.message} "
+                             f"({props[key].get('description') or section + '.' + key}); give a value within it")
+
+
 def _explore_cmd(a) -> int:
     from pathlib import Path
 
     params = {k: getattr(a, k) for k in EXPLORE_DEFAULTS if getattr(a, k, None) is not None}
+    check_flags(params, "explore", "explore")
+    from .explore import default_tau_quench
+
+    tau = params.get("tau_quench") or (default_tau_quench(a.tf) if a.tf is not None else None)
+    traj_time = params.get("traj_time", EXPLORE_DEFAULTS["traj_time"])
+    if tau is not None and traj_time < tau:
+        raise ValueError(f"explore --traj-time {traj_time}: shorter than one quench period (tau_quench {tau}), so "
+                         "no inherent structure would be found; give --traj-time >= --tau-quench")
     ckpt = a.checkpoints or str(Path(a.out).with_suffix("")) + "_ckpt"
     s = explore_file(a.glass, a.out, ckpt, density=a.density, seed=a.seed, tf=a.tf, workers=a.workers, **params)
     print(json.dumps(s))

@@ -48,7 +48,11 @@ def default_tau_quench(tf: float) -> float:
 
 
 def min_image_max_disp(a, b, box) -> float:
-    d = minimum_image(a - b, box)
+    """Largest particle displacement between two configurations (the IS identity test against position_tol),
+    minimum image, their global translation removed: a minimum and its rigidly translated copy are one IS."""
+    from ..util.periodic import without_translation
+
+    d = without_translation(minimum_image(a - b, box), box)
     return float(np.sqrt((d * d).sum(1)).max())
 
 

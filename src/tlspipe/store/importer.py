@@ -15,7 +15,7 @@ turns such a directory into an ``is.h5`` store (:mod:`tlspipe.store.isstore`):
   warning names it) or, with ``reminimise=False``, rejected (left out with a warning and listed in the
   summary; the import fails only if nothing is left);
 * structures with the same energy per particle (to ``energy_tol``) and the same positions (largest
-  minimum-image coordinate difference below ``position_tol``) are one IS: they are merged, and ``visits``
+  minimum-image coordinate difference below ``position_tol``, their global translation removed) are one IS: they are merged, and ``visits``
   counts the files that gave it;
 * IS are stored in ascending energy, positions wrapped into [-L/2, L/2); no transitions were observed,
   so the store says ``transitions_observed=False`` and holds no transition counts.
@@ -33,7 +33,7 @@ import numpy as np
 
 from .isstore import ISStore, write_store
 from .. import model
-from ..util.periodic import minimum_image
+from ..util.periodic import minimum_image, without_translation
 from .lammps import DensityError, LammpsDataError, energy_from_filename, read_lammps_data, wrap_centered
 
 # the attribute holding the file names is left out when it would exceed HDF5's compact attribute size
@@ -147,7 +147,7 @@ def _merge_duplicates(recs: list[dict], box, energy_tol: float, position_tol: fl
         for k in reversed(kept):
             if r["e"] - k["e"] > energy_tol:
                 break
-            dx = minimum_image(r["x"] - k["x"], box)
+            dx = without_translation(minimum_image(r["x"] - k["x"], box), box)  # a translated copy is one IS
             if abs(r["e"] - k["e"]) <= energy_tol and np.abs(dx).max() < position_tol:
                 same = k
                 break

@@ -22,8 +22,13 @@ incrementally).  Writes go to ``<name>.tmp`` and are renamed when complete: a st
 
 Integrity: every dataset is chunked with HDF5's fletcher32 checksum filter, so a chunk whose bytes changed
 after writing fails when it is read (a StoreError naming the file and the dataset), and ``content_sha256``
-lets :func:`content_hash` check the whole content (``tlspipe inspect`` and ``tlspipe neb`` do).  Stores of
-format_version 1 (before checksums) are read as before, unchecked; ``tlspipe inspect`` says so.
+lets :func:`content_hash` check the whole content.  Every reader checks it: :func:`read_store` does (unless
+``verify=False``), so ``tlspipe inspect``, ``tlspipe features`` and ``tlspipe neb`` (and the workflow's rules
+that run them) refuse a store whose ``diameters``, ``box``, ``positions`` or ``energy`` were changed after it
+was written, even by a valid HDF5 edit.  The check costs one pass over the coordinates per process and file
+(the digest is remembered for an unchanged file: same inode, size and modification time), never one per
+pair; :func:`read_positions`, the per-pair read, relies on it.  Stores of format_version 1 (before
+checksums) are read as before, unchecked; ``tlspipe inspect`` says so.
 """
 
 from __future__ import annotations
@@ -187,13 +192,15 @@ def read_checked(path: Path, ds: h5py.Dataset, sel):
                          "makes it") from e
 
 
-def read_store(path, positions: bool = True) -> ISStore:
-    """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put)."""
+def read_store(path, positions: bool = True, verify: bool = True) -> ISStore:
+    """Read a whole store.  ``positions=False`` skips the (large) coordinates (an empty array is put).
+    ``verify``: check the content against its ``content_sha256`` (a StoreError when it changed): from the
+    arrays read when positions are read, else by :func:`content_hash` (one streamed pass, remembered)."""
     with StoreHandle(path) as s:
-        return s.read(positions)
+        return s.read(positions, verify=verify)
 
 
-def _read_store(path: Path, h: h5py.File, positions: bool) -> ISStore:
+def _read_store(path: Path, h: h5py.File, positions: bool, verify: bool = True) -> ISStore:
     """read_store from the checked, open store h of path."""
 
     def get(name, default=None):
@@ -203,6 +210,8 @@ def _read_store(path: Path, h: h5py.File, positions: bool) -> ISStore:
     n_is = h["energy"].shape[0]
     pos = get("positions") if positions else np.zeros((n_is, diam.size, 3))
     empty = np.zeros(0, np.int64)
+    if verify and positions:
+        _check_digest(path, h.attrs.get("content_sha256"), _hash_arrays(diam, get("box"), pos, get("energy")))
     return ISStore(
         diameters=diam,
         box=get("box"),
@@ -244,18 +253,41 @@ def _hash_arrays(*arrays, sha=None):
     return sha.hexdigest()
 
 
+#: digests already checked in this process: (resolved path, inode, size, mtime_ns) -> sha256
+_CHECKED: dict[tuple, str] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _check_digest(path: Path, stored, digest: str):
+    if stored is not None and stored != digest:
+        raise StoreError(f"{path}: its content does not match the sha256 it was written with (content_sha256 "
+                         f"{stored[:12]}..., now {digest[:12]}...): the file changed after it was written - "
+                         "restore it from a copy, or delete it and rerun the rule that makes it")
+
+
 def content_hash(path) -> str:
     """sha256 of the content datasets (diameters, box, positions, energy; little-endian float64, in that
     order): the identity of the IS a store holds, whatever the file's layout or other attributes.  Checked
-    against the store's ``content_sha256`` attribute when it has one: a mismatch is a StoreError."""
+    against the store's ``content_sha256`` attribute when it has one: a mismatch is a StoreError.  The digest
+    of a file already checked, and unchanged since (inode, size, modification time), is not recomputed."""
     with StoreHandle(path) as s:
         return s.content_hash()
 
 
 def _content_hash(path: Path, h: h5py.File) -> str:
-    """content_hash from the checked, open store h of path."""
+    """content_hash from the checked, open store h of path (remembered per unchanged file)."""
     import hashlib
 
+    try:
+        key = _file_key(path)
+    except OSError:
+        key = None
+    if key is not None and key in _CHECKED:
+        return _CHECKED[key]
     sha = hashlib.sha256()
     for name in CONTENT_DATASETS:
         ds = h[name]
@@ -266,11 +298,9 @@ def _content_hash(path: Path, h: h5py.File) -> str:
         else:
             _hash_arrays(read_checked(path, ds, ...), sha=sha)
     digest = sha.hexdigest()
-    stored = h.attrs.get("content_sha256")
-    if stored is not None and stored != digest:
-        raise StoreError(f"{path}: its content does not match the sha256 it was written with (content_sha256 "
-                         f"{stored[:12]}..., now {digest[:12]}...): the file changed after it was written - "
-                         "restore it from a copy, or delete it and rerun the rule that makes it")
+    _check_digest(path, h.attrs.get("content_sha256"), digest)
+    if key is not None:
+        _CHECKED[key] = digest
     return digest
 
 
@@ -315,9 +345,11 @@ class StoreHandle:
     def close(self):
         self.h.close()
 
-    def read(self, positions: bool = True) -> ISStore:
+    def read(self, positions: bool = True, verify: bool = True) -> ISStore:
         """:func:`read_store` from this handle."""
-        return _read_store(self.path, self.h, positions)
+        if verify and not positions:
+            self.content_hash()
+        return _read_store(self.path, self.h, positions, verify)
 
     def content_hash(self) -> str:
         """:func:`content_hash` from this handle."""
