@@ -28,7 +28,7 @@ Inference (``inference``): throughput of the refit DW classifier on 2 threads, o
 
 Prints ``name: value unit`` lines.  Training uses --train-threads (default 1: the machine is shared),
 prediction --threads (default 2).
-Run: python benchmarks/learn.py [--sections scores,shap,train,inference] [--splits 0,1,2] [--budget 60]
+Run: python benchmarks/learn.py [--sections scores,shap,train,inference] [--splits 0,1,2] [--budget 600]
 """
 
 from __future__ import annotations
@@ -172,26 +172,30 @@ def scores(args) -> None:
             print(f"{task}_evaluate_seconds: {time.perf_counter() - t0:.1f} s")
 
 
-def _models(table: pd.DataFrame, tasks, args) -> dict:
-    models, seconds = {}, {}
+def _models(table: pd.DataFrame, tasks, args) -> tuple[dict, dict, dict]:
+    models, seconds, cpu = {}, {}, {}
     for task in tasks:
         df = table
         if task != "dw":
             target = C.E_QS if task == "qs" else C.BARRIER
             df = table[(table[C.IS_DW] == 1) & np.isfinite(table[target].astype(float))]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         models[task] = train_task(df, task, study_config(task, args.budget, args.train_threads), features=STUDY_FEATURES)
-        seconds[task] = time.perf_counter() - t0
-    return models, seconds
+        seconds[task], cpu[task] = time.perf_counter() - t0, time.process_time() - c0
+    return models, seconds, cpu
 
 
 def train(args) -> None:
     table = study_sized_table()
     print(f"train_table_rows: {len(table)} pairs ({OWN_ROWS} of the study's own, stand-in)")
-    _, seconds = _models(table, ("dw", "qs", "barrier"), args)
+    models, seconds, cpu = _models(table, ("dw", "qs", "barrier"), args)
     for task, s in seconds.items():
         print(f"train_{task}_seconds: {s:.1f} s")
+        # CPU seconds of the process (one training thread): what the wall clock is on an unloaded core
+        print(f"train_{task}_cpu_seconds: {cpu[task]:.1f} s")
+        print(f"train_{task}_weights: {' '.join(f'{k}={v:.2f}' for k, v in models[task].weights.items())} 1")
     print(f"train_round_seconds: {sum(seconds.values()):.1f} s")
+    print(f"train_round_cpu_seconds: {sum(cpu.values()):.1f} s")
     print(f"load_average_1min: {os.getloadavg()[0]:.2f} 1")
 
 
@@ -199,7 +203,9 @@ def shap(args) -> None:
     from tlspipe.figures.fig5 import shap_ranking
 
     table = study_sized_table()
-    models, _ = _models(table, ("dw", "qs"), args)
+    models, _, _ = _models(table, ("dw", "qs"), args)
+    for task, model in models.items():
+        print(f"shap_{task}_model_weights: {' '.join(f'{k}={v:.2f}' for k, v in model.weights.items())} 1")
     total = total_cpu = 0.0
     for task, model in models.items():
         rankings = {}
@@ -211,9 +217,13 @@ def shap(args) -> None:
             total += dt if label == "sample" else 0.0
             total_cpu += cpu if label == "sample" else 0.0
             rankings[label] = shap_ranking(sv.assign(**{f"value_{c}": 0.0 for c in sv.columns}))
+            a = sv.abs()
             print(f"shap_{task}_{label}_seconds: {dt:.1f} s ({len(sample)} pairs)")
             print(f"shap_{task}_{label}_cpu_seconds: {cpu:.1f} s")
             print(f"shap_{task}_{label}_ranking: {' > '.join(rankings[label])}")
+            # mean |SHAP| (Fig. 6's order) and its standard error over the sample
+            print(f"shap_{task}_{label}_mean_abs: "
+                  + " ".join(f"{f}={a[f].mean():.4g}+-{a[f].std() / np.sqrt(len(a)):.2g}" for f in rankings[label]))
         same = rankings["sample"] == rankings["full"]
         top = next((i for i, (a, b) in enumerate(zip(rankings["sample"], rankings["full"])) if a != b),
                    len(rankings["full"]))
@@ -252,7 +262,7 @@ def main(argv=None) -> None:
     ap.add_argument("--sections", default="scores,shap,train,inference")
     ap.add_argument("--tasks", default="dw,qs,barrier", help="tasks of the scores section")
     ap.add_argument("--splits", default="0", help="comma-separated split seeds of the scores section")
-    ap.add_argument("--budget", type=float, default=60.0, help="learn.time_budget cap of every fit, s (the default study's)")
+    ap.add_argument("--budget", type=float, default=600.0, help="learn.time_budget cap of every fit, s (the default study's)")
     ap.add_argument("--shap-rows", type=int, default=SHAP_ROWS, help="pairs of the shap job's sample")
     ap.add_argument("--shap-full-rows", type=int, default=2000, help="pairs of the reference (the job's earlier sample)")
     ap.add_argument("--rows", type=int, default=20_000, help="rows of the synthetic table (inference)")
