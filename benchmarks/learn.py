@@ -18,7 +18,7 @@ and a default LightGBM (library defaults, the task's sample weights):
 SHAP (``shap``): the DW and E_qs models of the default study's size (the authors' rows plus a round's worth
 of rows of its own, see :func:`study_sized_table`), explained on the seeded sample of the ``shap`` job
 (``--shap-rows``, the job's default) and on the job's earlier 2,000 (``--shap-full-rows``): seconds of each and whether the features'
-mean-|SHAP| ranking (Fig. 6's order) is the same.
+mean-|SHAP| ranking (Fig. 5's order) is the same.
 
 Training (``train``): the three models of one round of the default study on the same table: seconds each
 and in all (the ``train`` job's work).
@@ -221,7 +221,7 @@ def shap(args) -> None:
             print(f"shap_{task}_{label}_seconds: {dt:.1f} s ({len(sample)} pairs)")
             print(f"shap_{task}_{label}_cpu_seconds: {cpu:.1f} s")
             print(f"shap_{task}_{label}_ranking: {' > '.join(rankings[label])}")
-            # mean |SHAP| (Fig. 6's order) and its standard error over the sample
+            # mean |SHAP| (Fig. 5's order) and its standard error over the sample
             print(f"shap_{task}_{label}_mean_abs: "
                   + " ".join(f"{f}={a[f].mean():.4g}+-{a[f].std() / np.sqrt(len(a)):.2g}" for f in rankings[label]))
         same = rankings["sample"] == rankings["full"]

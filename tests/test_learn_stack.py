@@ -205,7 +205,7 @@ def test_native_shap_equals_the_tree_explainer(kind, task_kind):
 
 
 def test_the_shap_sample_ranks_the_features_as_all_rows_do():
-    """Fig. 6's order (mean |SHAP| per feature) from the job's seeded sample equals the order from every row."""
+    """Fig. 5's order (mean |SHAP| per feature) from the job's seeded sample equals the order from every row."""
     from tlspipe.figures.fig5 import shap_ranking
 
     df = synthetic(n=3000, seed=7)

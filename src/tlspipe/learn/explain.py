@@ -24,9 +24,9 @@ so that it sums to a_k.  Where sum_i phi_i^(k)(x) is ~0 (member k predicts its o
 feature j is |phi_j^(k)| / sum_i |phi_i^(k)| (or an equal split when all are zero).  This keeps exact
 additivity with respect to the ensemble output but is not the Shapley value of the composed model.
 
-Sample (the ``shap`` job, Fig. 6).  TreeSHAP costs about (trees x leaves x depth^2) per row and member, so a
+Sample (the ``shap`` job, Fig. 5).  TreeSHAP costs about (trees x leaves x depth^2) per row and member, so a
 study's figure explains a seeded sample of pairs, :func:`shap_sample` (``pandas.DataFrame.sample`` with the
-study seed), not every pair.  Fig. 6 orders the features by mean |SHAP| over the sample; the ranking from the
+study seed), not every pair.  Fig. 5 orders the features by mean |SHAP| over the sample; the ranking from the
 job's sample is the ranking from all rows (tested on small data; ``benchmarks/learn.py --sections shap`` prints
 both rankings and their times for the default study's models).
 """
