@@ -1,17 +1,34 @@
-"""Benchmark of tlspipe.learn on a synthetic stand-in for the pair table.
+"""Benchmark of tlspipe.learn: held-out scores on the authors' labelled tables, SHAP and training time at the
+size of the default study, and inference throughput.
 
-Table: the 11 columns of columns.feature_columns(3), ~20k rows, 20 glasses (a per-glass shift of the
-features and of the targets makes the grouped split matter).  The DW label and log10 E_qs are non-linear
-functions of the features plus noise; they only stand in for the real tables in size and shape.
+Scores (``--sections scores``).  The authors' tables of data/pretraining (read by loop.pretrain exactly as
+the default study's training reads them: 8,045 pairs of 294 glasses, its features without t_ab/t_ba), split
+once by glass with ``learn.holdout_split`` (20% of the glasses held out, split seed ``--splits``); the
+models get the default study's learn config (seed 2023, one thread, ``--budget`` cap) and are scored on the
+held-out glasses.  Side by side: the stack, its best single member (in hindsight, on the held-out rows),
+and a default LightGBM (library defaults, the task's sample weights):
 
-Prints ``name: value unit`` lines:
-- hold-out accuracy (DW) and R^2 of log10 E_qs (QS) of the stack and of each single member, every one of
-  them trained with the same wall-clock budget (a single member is a 1-layer stack of one kind);
-- training time of the stacks;
-- inference throughput of the refit DW classifier on 2 threads (last line).
+- ``{stack,best_member,lightgbm}_dw_accuracy`` (and ``_dw_log_loss``): the DW classifier;
+- ``{stack,best_member,lightgbm}_qs_pearson_log`` (and ``_qs_weighted_mse``): Pearson r of log10 E_qs;
+- ``{...}_barrier_pearson_log``: the barrier regressor.  The authors' tables hold no barrier, so this one
+  runs on the synthetic stand-in table of :func:`synthetic_pairs` (labelled ``synthetic`` in the line).
+- ``{task}_stack_choice``: what the stack chose by cross-validated loss (``ensemble`` or the candidate it
+  fell back to).
 
-Training uses --train-threads (default 1: the machine is shared), prediction --threads (default 2).
-Run: python benchmarks/learn.py [--rows 20000] [--budget 60] [--train-threads 1] [--threads 2] [--quick]
+SHAP (``shap``): the DW and E_qs models of the default study's size (the authors' rows plus a round's worth
+of rows of its own, see :func:`study_sized_table`), explained on the seeded sample of the ``shap`` job
+(``--shap-rows``, the job's default) and on the job's earlier 2,000 (``--shap-full-rows``): seconds of each and whether the features'
+mean-|SHAP| ranking (Fig. 5's order) is the same.
+
+Training (``train``): the three models of one round of the default study on the same table: seconds each
+and in all (the ``train`` job's work).
+
+Inference (``inference``): throughput of the refit DW classifier on 2 threads, on the synthetic table
+(~20k rows, 20 glasses, the 11 columns of columns.feature_columns(3)).
+
+Prints ``name: value unit`` lines.  Training uses --train-threads (default 1: the machine is shared),
+prediction --threads (default 2).
+Run: python benchmarks/learn.py [--sections scores,shap,train,inference] [--splits 0,1,2] [--budget 600]
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 # the machine is shared: OpenMP threads that spin while waiting slow everyone down (and LightGBM/XGBoost
 # training by >10x when cores are oversubscribed)
@@ -28,7 +46,18 @@ import numpy as np
 import pandas as pd
 
 from tlspipe import columns as C
-from tlspipe.learn import DEFAULTS, TaskSpec, evaluate, train_task
+from tlspipe.learn import evaluate, holdout_split, shap_values, train_task
+from tlspipe.learn.tasks import get_spec, prepare
+
+REPO = Path(__file__).resolve().parents[1]
+PRETRAIN = [REPO / "data" / "pretraining" / f"ciarella2023-{t}-T0062.parquet" for t in ("classifier", "predictor")]
+#: the default study's model inputs (config/config.yaml: learn.exclude_features [t_ab, t_ba])
+STUDY_FEATURES = [c for c in C.feature_columns(3) if c not in (C.T_AB, C.T_BA)]
+STUDY_SEED = 2023
+#: rows of the study's own in the stand-in table: rounds 0-4 of 50 pairs (loop.k0, loop.batch)
+OWN_ROWS = 250
+#: rows the shap job explains (loop.run.shap_round's max_rows)
+SHAP_ROWS = 200
 
 
 def synthetic_pairs(n_rows: int = 20_000, n_glasses: int = 20, seed: int = 0) -> pd.DataFrame:
@@ -63,37 +92,150 @@ def synthetic_pairs(n_rows: int = 20_000, n_glasses: int = 20, seed: int = 0) ->
     return df
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=20_000)
-    ap.add_argument("--glasses", type=int, default=20)
-    ap.add_argument("--budget", type=float, default=60.0, help="wall-clock budget of every fit, s")
-    ap.add_argument("--threads", type=int, default=2, help="prediction threads")
-    ap.add_argument("--train-threads", type=int, default=1, help="training threads")
-    ap.add_argument("--predict-rows", type=int, default=1_000_000)
-    ap.add_argument("--quick", action="store_true", help="only the inference throughput")
-    args = ap.parse_args(argv)
+
+def authors_table() -> pd.DataFrame:
+    """The authors' labelled pairs as the default study's training reads them (loop.pretrain)."""
+    from tlspipe.loop.pretrain import read_pretraining
+
+    return read_pretraining(PRETRAIN, "paper", STUDY_FEATURES).drop(columns=["source"])
+
+
+def study_sized_table(seed: int = 0) -> pd.DataFrame:
+    """The authors' pairs plus OWN_ROWS stand-in rows of the study's own two glasses (copies of authors'
+    rows, with a barrier from a smooth function of d and pr on the double wells): the size and shape of the
+    default study's training table in its last round, not its content."""
+    a = authors_table()
+    rng = np.random.default_rng(seed)
+    own = a.sample(OWN_ROWS, random_state=seed).reset_index(drop=True)
+    own[C.GLASS] = np.where(np.arange(OWN_ROWS) % 2 == 0, "g000", "g001")
+    dw = own[C.IS_DW] == 1
+    barrier = 10 ** (-1.0 + 1.2 * np.log10(own[C.D]) - 0.5 * np.log10(own[C.PR]) + 0.1 * rng.normal(size=OWN_ROWS))
+    own[C.BARRIER] = np.where(dw, barrier, np.nan)
+    return pd.concat([a, own], ignore_index=True)
+
+
+def study_config(task: str, budget: float | None, threads: int) -> dict:
+    """The default study's learn config of a task (loop.run.learn_config on config/config.yaml)."""
+    return {"time_budget": budget, "n_threads": threads, "seed": STUDY_SEED,
+            "n_layers": 1 if task == "dw" else 2}
+
+
+def default_lightgbm(data, train, test, kind: str, threads: int) -> np.ndarray:
+    """A LightGBM with the library's defaults, fit on the training rows (with the task's weights)."""
+    import lightgbm as lgb
+
+    w = None if data.w is None else data.w[train]
+    if kind == "classify":
+        m = lgb.LGBMClassifier(n_jobs=threads, verbose=-1, random_state=0).fit(data.X[train], data.y[train], sample_weight=w)
+        return m.predict_proba(data.X[test])[:, 1]
+    m = lgb.LGBMRegressor(n_jobs=threads, verbose=-1, random_state=0).fit(data.X[train], data.y[train], sample_weight=w)
+    return m.predict(data.X[test])
+
+
+def scores(args) -> None:
+    from tlspipe.learn.evaluate import classification_metrics, regression_metrics
+
+    authors = authors_table()
+    tables = {
+        "dw": (authors, STUDY_FEATURES, ""),
+        "qs": (authors[(authors[C.IS_DW] == 1) & authors[C.E_QS].notna()], STUDY_FEATURES, ""),
+        "barrier": (synthetic_pairs(6000, 60), C.feature_columns(3), " synthetic"),
+    }
+    for split in args.splits:
+        print(f"split_seed: {split} 1")
+        for task in args.tasks:
+            df, feats, note = tables[task]
+            spec = get_spec(task)
+            t0 = time.perf_counter()
+            res = evaluate(df, task, study_config(task, args.budget, args.train_threads), features=feats, seed=split)
+            metrics = (("accuracy", "accuracy", max), ("log_loss", "log_loss", min)) if spec.kind == "classify" \
+                else (("pearson_log", "pearson_r", max), ("weighted_mse", "weighted_mse", min))
+            data = prepare(df, spec, feats)
+            tr, te = holdout_split(data.groups, 0.2, split)
+            p = default_lightgbm(data, tr, te, spec.kind, args.train_threads)
+            if spec.kind == "classify":
+                lgbm = classification_metrics(data.y[te], p)
+            else:
+                lgbm = regression_metrics(data.y[te], p, data.w[te] / data.w[te].mean() if data.w is not None else None,
+                                          spec.log_target)
+            for name, key, better in metrics:
+                member = {k: v[key] for k, v in res["members"].items()}
+                best = better(member, key=member.get)
+                print(f"stack_{task}_{name}: {res['stack'][key]:.4f} 1{note}")
+                print(f"best_member_{task}_{name}: {member[best]:.4f} 1 ({best}){note}")
+                print(f"lightgbm_{task}_{name}: {lgbm[key]:.4f} 1{note}")
+                print(f"members_{task}_{name}: {' '.join(f'{k}={v:.4f}' for k, v in member.items())} 1{note}")
+            sel = res.get("selection") or {}
+            print(f"{task}_stack_choice: {sel.get('chosen', 'ensemble')} ({'fallback' if sel.get('fallback') else 'no fallback'})")
+            print(f"{task}_stack_weights: {' '.join(f'{k}={v:.2f}' for k, v in res['weights'].items())} 1")
+            print(f"{task}_stack_fit_seconds: {res['fit_seconds']:.1f} s")
+            print(f"{task}_evaluate_seconds: {time.perf_counter() - t0:.1f} s")
+
+
+def _models(table: pd.DataFrame, tasks, args) -> tuple[dict, dict, dict]:
+    models, seconds, cpu = {}, {}, {}
+    for task in tasks:
+        df = table
+        if task != "dw":
+            target = C.E_QS if task == "qs" else C.BARRIER
+            df = table[(table[C.IS_DW] == 1) & np.isfinite(table[target].astype(float))]
+        t0, c0 = time.perf_counter(), time.process_time()
+        models[task] = train_task(df, task, study_config(task, args.budget, args.train_threads), features=STUDY_FEATURES)
+        seconds[task], cpu[task] = time.perf_counter() - t0, time.process_time() - c0
+    return models, seconds, cpu
+
+
+def train(args) -> None:
+    table = study_sized_table()
+    print(f"train_table_rows: {len(table)} pairs ({OWN_ROWS} of the study's own, stand-in)")
+    models, seconds, cpu = _models(table, ("dw", "qs", "barrier"), args)
+    for task, s in seconds.items():
+        print(f"train_{task}_seconds: {s:.1f} s")
+        # CPU seconds of the process (one training thread): what the wall clock is on an unloaded core
+        print(f"train_{task}_cpu_seconds: {cpu[task]:.1f} s")
+        print(f"train_{task}_weights: {' '.join(f'{k}={v:.2f}' for k, v in models[task].weights.items())} 1")
+    print(f"train_round_seconds: {sum(seconds.values()):.1f} s")
+    print(f"train_round_cpu_seconds: {sum(cpu.values()):.1f} s")
+    print(f"load_average_1min: {os.getloadavg()[0]:.2f} 1")
+
+
+def shap(args) -> None:
+    from tlspipe.figures.fig5 import shap_ranking
+
+    table = study_sized_table()
+    models, _, _ = _models(table, ("dw", "qs"), args)
+    for task, model in models.items():
+        print(f"shap_{task}_model_weights: {' '.join(f'{k}={v:.2f}' for k, v in model.weights.items())} 1")
+    total = total_cpu = 0.0
+    for task, model in models.items():
+        rankings = {}
+        for label, n in (("sample", args.shap_rows), ("full", args.shap_full_rows)):
+            sample = table.sample(n=min(n, len(table)), random_state=STUDY_SEED)
+            t0, c0 = time.perf_counter(), time.process_time()
+            sv = shap_values(model, sample)
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+            total += dt if label == "sample" else 0.0
+            total_cpu += cpu if label == "sample" else 0.0
+            rankings[label] = shap_ranking(sv.assign(**{f"value_{c}": 0.0 for c in sv.columns}))
+            a = sv.abs()
+            print(f"shap_{task}_{label}_seconds: {dt:.1f} s ({len(sample)} pairs)")
+            print(f"shap_{task}_{label}_cpu_seconds: {cpu:.1f} s")
+            print(f"shap_{task}_{label}_ranking: {' > '.join(rankings[label])}")
+            # mean |SHAP| (Fig. 5's order) and its standard error over the sample
+            print(f"shap_{task}_{label}_mean_abs: "
+                  + " ".join(f"{f}={a[f].mean():.4g}+-{a[f].std() / np.sqrt(len(a)):.2g}" for f in rankings[label]))
+        same = rankings["sample"] == rankings["full"]
+        top = next((i for i, (a, b) in enumerate(zip(rankings["sample"], rankings["full"])) if a != b),
+                   len(rankings["full"]))
+        print(f"shap_{task}_ranking_equal: {int(same)} 1 (top {top} of {len(rankings['full'])} the same)")
+    print(f"shap_job_model_seconds: {total:.1f} s ({args.shap_rows} pairs per model)")
+    print(f"shap_job_model_cpu_seconds: {total_cpu:.1f} s")
+    print(f"load_average_1min: {os.getloadavg()[0]:.2f} 1")
+
+
+def inference(args) -> None:
     df = synthetic_pairs(args.rows, args.glasses)
     cfg = {"n_threads": args.train_threads, "time_budget": args.budget}
-    print(f"rows: {len(df)} pairs")
-    print(f"dw_fraction: {df[C.IS_DW].mean():.3f} 1")
-    if not args.quick:
-        for task, metric, loss in (("dw", "accuracy", "log_loss"), ("qs", "r2", "weighted_mse")):
-            res = evaluate(df, task, cfg, seed=0)
-            print(f"{task}_stack_{metric}: {res['stack'][metric]:.4f} 1")
-            print(f"{task}_stack_{loss}: {res['stack'][loss]:.4f} 1")
-            print(f"{task}_stack_fit_seconds: {res['fit_seconds']:.1f} s")
-            print(f"{task}_stack_weights: {' '.join(f'{k}={v:.2f}' for k, v in res['weights'].items())} 1")
-            best = -np.inf
-            for kind in DEFAULTS["members"]:
-                single = evaluate(df, task, {**cfg, "members": [kind], "n_layers": 1}, seed=0)
-                val = single["stack"][metric]
-                best = max(best, val)
-                print(f"{task}_single_{kind}_{metric}: {val:.4f} 1")
-                print(f"{task}_single_{kind}_{loss}: {single['stack'][loss]:.4f} 1")
-                print(f"{task}_single_{kind}_fit_seconds: {single['fit_seconds']:.1f} s")
-            print(f"{task}_stack_minus_best_single_{metric}: {res['stack'][metric] - best:+.4f} 1")
-    # inference throughput of the refit DW classifier
     t0 = time.perf_counter()
     model = train_task(df, "dw", cfg)
     print(f"dw_train_seconds: {time.perf_counter() - t0:.1f} s")
@@ -113,6 +255,28 @@ def main(argv=None) -> None:
     print(f"dw_inference_pairs_per_cpu_second: {len(big) / cpu:.4g} pairs/s")
     print(f"load_average_1min: {os.getloadavg()[0]:.2f} 1")
     print(f"dw_inference_pairs_per_second: {len(big) / dt:.4g}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sections", default="scores,shap,train,inference")
+    ap.add_argument("--tasks", default="dw,qs,barrier", help="tasks of the scores section")
+    ap.add_argument("--splits", default="0", help="comma-separated split seeds of the scores section")
+    ap.add_argument("--budget", type=float, default=600.0, help="learn.time_budget cap of every fit, s (the default study's)")
+    ap.add_argument("--shap-rows", type=int, default=SHAP_ROWS, help="pairs of the shap job's sample")
+    ap.add_argument("--shap-full-rows", type=int, default=2000, help="pairs of the reference (the job's earlier sample)")
+    ap.add_argument("--rows", type=int, default=20_000, help="rows of the synthetic table (inference)")
+    ap.add_argument("--glasses", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2, help="prediction threads")
+    ap.add_argument("--train-threads", type=int, default=1, help="training threads")
+    ap.add_argument("--predict-rows", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true", help="only the inference throughput")
+    args = ap.parse_args(argv)
+    args.splits = [int(s) for s in args.splits.split(",")]
+    args.tasks = args.tasks.split(",")
+    sections = ["inference"] if args.quick else args.sections.split(",")
+    for name in sections:
+        {"scores": scores, "shap": shap, "train": train, "inference": inference}[name](args)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="regression sample weights: inverse-target = 1/target normalised to mean 1 (the paper's E_qs loss)")
     p.add_argument("--log-target", action="store_true", help="regress on log10(target); predictions are returned in target units")
     # default None: a flag overrides --config only when it is given (defaults < config file < flags)
-    p.add_argument("--time-budget", type=float, help=f"wall-clock seconds for the whole fit (default {DEFAULTS['time_budget']})")
+    p.add_argument("--time-budget", type=float, help=f"cap in wall-clock seconds on the whole fit (default {DEFAULTS['time_budget']})")
     p.add_argument("--members", help=f"comma-separated model kinds from {','.join(MEMBER_KINDS)} (default all)")
     p.add_argument("--layers", dest="n_layers", type=int, choices=[1, 2], help=f"stack layers (default {DEFAULTS['n_layers']})")
     p.add_argument("--folds", dest="n_folds", type=int, help=f"bagging folds, grouped (default {DEFAULTS['n_folds']})")

@@ -21,7 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "n_folds": 5,
     # threads of each library (training and prediction)
     "n_threads": 1,
-    # wall-clock budget of the whole fit (bagging + ensemble + refit), seconds; null = no limit
+    # cap on the wall clock of the whole fit (bagging + ensemble + refit), seconds; null = no cap.  Fits stop by
+    # early stopping or n_estimators; one that reaches the cap is cut and named in a warning (see stack.py)
     "time_budget": 600.0,
     "seed": 0,
     # boosting rounds without improvement on the early-stopping set before a bagged member stops

@@ -158,6 +158,7 @@ def evaluate(
         "predict_seconds": predict_seconds,
         "n_layers_fitted": model.stack.n_layers_,
         "events": model.stack.fit_info_.get("events", []),
+        "selection": model.stack.fit_info_.get("selection"),
         "config": cfg,
     }
     for kind in model.stack.layer1_kinds_:

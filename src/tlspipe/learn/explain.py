@@ -1,7 +1,10 @@
 """SHAP values of the weighted ensemble.
 
-Each refit member is explained with ``shap.TreeExplainer`` (exact tree SHAP, path-dependent); the ensemble's
-value for feature j is the ensemble-weighted sum of the members' values:
+Each refit member is explained with exact path-dependent TreeSHAP: the boosting libraries' own compiled
+implementation (LightGBM ``pred_contrib``, XGBoost ``pred_contribs``, CatBoost ``ShapValues``: the values of
+``shap.TreeExplainer``, tested equal, without converting each tree to Python first), ``shap.TreeExplainer``
+on the tree arrays for ExtraTrees; the ensemble's value for feature j is the ensemble-weighted sum of the
+members' values:
 
     phi_j(x) = sum_c w_c phi_j^(c)(x),   base = sum_c w_c base^(c),   sum_j phi_j + base = ensemble(x).
 
@@ -20,6 +23,12 @@ back to the features in proportion to layer-1 member k's own SHAP values (the re
 so that it sums to a_k.  Where sum_i phi_i^(k)(x) is ~0 (member k predicts its own base value) the share of
 feature j is |phi_j^(k)| / sum_i |phi_i^(k)| (or an equal split when all are zero).  This keeps exact
 additivity with respect to the ensemble output but is not the Shapley value of the composed model.
+
+Sample (the ``shap`` job, Fig. 5).  TreeSHAP costs about (trees x leaves x depth^2) per row and member, so a
+study's figure explains a seeded sample of pairs, :func:`shap_sample` (``pandas.DataFrame.sample`` with the
+study seed), not every pair.  Fig. 5 orders the features by mean |SHAP| over the sample; the ranking from the
+job's sample is the ranking from all rows (tested on small data; ``benchmarks/learn.py --sections shap`` prints
+both rankings and their times for the default study's models).
 """
 
 from __future__ import annotations
@@ -47,7 +56,13 @@ def _redistribute(a: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return share * a[:, None]
 
 
-def shap_values(model: TaskModel, X: pd.DataFrame) -> pd.DataFrame:
+def shap_sample(pairs: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """The pairs a study's SHAP job explains: ``max_rows`` rows drawn without replacement with
+    ``pairs.sample(random_state=seed)`` (every row when there are fewer), in the drawn order."""
+    return pairs.sample(n=min(int(max_rows), len(pairs)), random_state=seed)
+
+
+def shap_values(model: TaskModel, X: pd.DataFrame, n_threads: int | None = None) -> pd.DataFrame:
     """Per-feature SHAP values of the ensemble for every row of ``X``.
 
     Returns a DataFrame with the model's feature columns (X's own columns when X holds just the features) and
@@ -66,7 +81,7 @@ def shap_values(model: TaskModel, X: pd.DataFrame) -> pd.DataFrame:
     def l1(kind: str) -> tuple[np.ndarray, float]:
         c = candidate_name(1, kind)
         if c not in l1_shap:
-            l1_shap[c] = stack.models_[c].shap(Xm)
+            l1_shap[c] = stack.models_[c].shap(Xm, n_threads)
         return l1_shap[c]
 
     X2 = None
@@ -78,8 +93,8 @@ def shap_values(model: TaskModel, X: pd.DataFrame) -> pd.DataFrame:
             base_total += wc * base
             continue
         if X2 is None:
-            X2 = np.hstack([Xm, stack.layer1_inputs(Xm)])
-        phi2, base2 = member.shap(X2)
+            X2 = np.hstack([Xm, stack.layer1_inputs(Xm, n_threads)])
+        phi2, base2 = member.shap(X2, n_threads)
         total += wc * phi2[:, :p]
         for k, kind in enumerate(stack.layer1_kinds_):
             total += wc * _redistribute(phi2[:, p + k], l1(kind)[0])

@@ -145,7 +145,8 @@ def predict_round(model_dirs: dict, pair_files, glass_tf: dict, out_file, thread
     _write_parquet(df, out_file)
     return df
 
-def shap_round(model_dir, pair_files, out_file, seed: int, max_rows: int = 2000) -> pd.DataFrame:
+
+def shap_round(model_dir, pair_files, out_file, seed: int, max_rows: int = 200) -> pd.DataFrame:
     """SHAP values of a model on a sample of pairs: one column per feature, feature values as value_*."""
     from ..learn import shap_values
 

@@ -11,20 +11,27 @@ Algorithm (``StackEnsemble.fit``)
 4. Final ensemble: non-negative weights summing to 1 over all fitted (layer, kind) candidates, fit on the OOF
    predictions (Caruana greedy selection with replacement, or NNLS), minimising the weighted log-loss
    (classification) or weighted MSE (regression).  Candidates of both layers take part, so a weak layer 2
-   (e.g. squeezed by the time budget) simply gets weight 0.
+   simply gets weight 0.  The full ensemble is kept only when its cross-validated loss is at most that of
+   the layer-1 ensemble and of every single candidate; otherwise the stack falls back to the best of those
+   (``StackEnsemble._fit_weights``; recorded in ``fit_info_["selection"]`` and ``events``, and logged).
 5. Refit ("collapsed" form, the one used for prediction and saved): one model per needed (layer, kind)
    retrained on all rows with the mean number of rounds/trees its bagged copies kept; layer-2 refits are
    trained on the layer-1 OOF predictions and fed at prediction time by the layer-1 refits.  The ensemble
    weights of step 4 are kept unchanged.
 
-Time budget: the whole fit (steps 2-5) aims at ``time_budget`` seconds of wall clock.  Each remaining model fit
-gets a deadline equal to its share of the remaining time (refits count k/(k-1) of a bagged fit); boosting
-stops at its deadline (keeping >= members.MIN_ROUNDS rounds), and layer 2 is skipped when less than 10% of the
-budget is left after layer 1.  So a small budget means fewer rounds/trees, never a crash.
+Determinism: boosting stops by early stopping on the bag's early-stopping rows or at ``n_estimators``
+(bagged copies), or at the fixed mean round count of its bags (refits); ExtraTrees grows ``n_estimators``
+trees.  The wall clock decides nothing as long as ``time_budget`` is not reached, so the same rows, features,
+config and seed give the same models bit for bit on any machine load (and, as tested, with any thread
+count).  ``time_budget`` is only a cap on the whole fit (steps 2-5): every model fit gets the same absolute
+deadline (no fit gets a "share" of the time left, so one slow fit never starves the others); a fit that
+reaches it keeps >= members.MIN_ROUNDS rounds and is named in a warning (and in ``events``), layer 2 is
+skipped when the cap is reached after layer 1.  Such a model depends on the machine's load: raise the cap.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -35,6 +42,7 @@ import numpy as np
 from .config import DEFAULTS, validate_config
 from .members import Member, make_member
 
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------------
 def grouped_folds(groups: np.ndarray, n_folds: int, seed: int = 0) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
@@ -133,6 +141,11 @@ def nnls_weights(P: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> n
 
 
 # --------------------------------------------------------------------------------------------------------
+def _time_cap_message(budget: "_Budget", what: str) -> str:
+    return (f"learn.time_budget ({budget.seconds:g} s) reached: {what}; this model now depends on the machine's "
+            "speed and load (raise learn.time_budget, or set it to null)")
+
+
 def candidate_name(layer: int, kind: str) -> str:
     return f"L{layer}_{kind}"
 
@@ -145,26 +158,21 @@ def _bags(folds, groups: np.ndarray, early_stopping_fraction: float, seed: int) 
 
 
 class _Budget:
-    """Deadlines of the model fits of one StackEnsemble.fit: each fit gets its share of the time left,
-    ``remaining`` being the work still to do in units of one bagged fit."""
+    """The cap of one StackEnsemble.fit: every model fit gets the same absolute deadline, the end of the
+    whole fit's ``seconds`` (None: no cap).  No fit gets a share of the time left, so one slow fit never
+    shortens the others, and a fit that ends before the cap is the same on any machine load."""
 
-    def __init__(self, t_start: float, seconds: float | None, remaining: float):
+    def __init__(self, t_start: float, seconds: float | None):
         self.seconds = seconds
         self.end = None if seconds is None else t_start + float(seconds)
-        self.remaining = remaining
 
     def left(self) -> float | None:
         """Seconds left (None: no limit)."""
         return None if self.end is None else self.end - time.perf_counter()
 
-    def deadline_for(self, units: float) -> float | None:
-        """The deadline of a fit of ``units`` bagged fits (None: no limit); counts it as done."""
-        if self.end is None:
-            return None
-        left = self.end - time.perf_counter()
-        share = max(left, 0.0) * units / max(self.remaining, units)
-        self.remaining = max(self.remaining - units, 0.0)
-        return time.perf_counter() + share
+    def deadline(self) -> float | None:
+        """The deadline of a model fit (None: no limit)."""
+        return self.end
 
 
 @dataclass
@@ -247,31 +255,31 @@ class StackEnsemble:
         n, p = X.shape
         groups = np.arange(n) if groups is None else np.asarray(groups)
         folds, cv_desc = grouped_folds(groups, cfg["n_folds"], cfg["seed"])
-        k = len(folds)
         bags = _bags(folds, groups, cfg["early_stopping_fraction"], cfg["seed"])
         members = list(cfg["members"])
-        refit_w = k / (k - 1)
-        budget = _Budget(t_start, cfg["time_budget"], cfg["n_layers"] * len(members) * (k + refit_w))
+        budget = _Budget(t_start, cfg["time_budget"])
         bagged = _Bagged()
         events: list[str] = []
 
-        self._fit_layer(1, X, y, w, bags, budget, bagged)
+        self._fit_layer(1, X, y, w, bags, budget, bagged, events)
         self.layer1_kinds_ = members
         n_layers = 1
         if cfg["n_layers"] == 2:
             left = budget.left()
-            if left is not None and left < 0.1 * float(budget.seconds):
-                events.append(f"layer 2 skipped: {max(left, 0):.1f} s of the {budget.seconds:.0f} s budget left "
-                              "after layer 1")
-                budget.remaining -= len(members) * (k + refit_w)
+            if left is not None and left <= 0:
+                events.append(_time_cap_message(budget, "layer 2 was skipped"))
+                warnings.warn(events[-1], stacklevel=2)
             else:
-                self._fit_layer(2, self._layer2_inputs(X, bagged.oof), y, w, bags, budget, bagged)
+                self._fit_layer(2, self._layer2_inputs(X, bagged.oof), y, w, bags, budget, bagged, events)
                 n_layers = 2
         self.n_layers_ = n_layers
 
-        names, ens_oof = self._fit_weights(bagged.oof, y, w)
+        names, ens_oof, selection = self._fit_weights(bagged.oof, y, w, folds)
+        if selection["fallback"]:
+            events.append(selection["message"])
+            log.info("%s", selection["message"])
         t_refit = time.perf_counter()
-        self.models_ = self._refit(self._refit_names(names), X, y, w, bagged, budget, refit_w)
+        self.models_ = self._refit(self._refit_names(names), X, y, w, bagged, budget, events)
         refit_seconds = time.perf_counter() - t_refit
 
         loss = self._loss()
@@ -284,6 +292,7 @@ class StackEnsemble:
             "n_layers_fitted": n_layers,
             "oof_loss": {c: loss(y, bagged.oof[c], w) for c in names},
             "oof_loss_ensemble": loss(y, ens_oof, w),
+            "selection": selection,
             "loss": "weighted_logloss" if self.task_kind == "classify" else "weighted_mse",
             "bag_rounds": bagged.rounds,
             "bag_fits_stopped_by_time": bagged.stopped_by_time,
@@ -313,9 +322,11 @@ class StackEnsemble:
                 raise ValueError("sample weights must be finite, >= 0 and one per row")
         return X, y, w
 
-    def _fit_layer(self, layer: int, Xl: np.ndarray, y, w, bags, budget: _Budget, bagged: _Bagged):
+    def _fit_layer(self, layer: int, Xl: np.ndarray, y, w, bags, budget: _Budget, bagged: _Bagged,
+                   events: list[str]):
         """Bagged copies of every member kind on the inputs Xl of a layer: their out-of-fold predictions,
-        rounds, seconds and time stops go into ``bagged``."""
+        rounds, seconds and time stops go into ``bagged``; a fit cut by the time cap is warned about (and
+        listed in ``events``) by name."""
         cfg = self.config
         for j, kind in enumerate(cfg["members"]):
             name = candidate_name(layer, kind)
@@ -328,12 +339,15 @@ class StackEnsemble:
                 m.fit(
                     Xl[tr], y[tr], None if w is None else w[tr],
                     eval_set=(Xl[es], y[es], None if w is None else w[es]),
-                    deadline=budget.deadline_for(1.0),
+                    deadline=budget.deadline(),
                     early_stopping_rounds=cfg["early_stopping_rounds"],
                 )
                 pred[va] = m.predict(Xl[va])
                 rounds.append(m.n_rounds_)
                 n_time += int(m.stopped_by_time_)
+                if m.stopped_by_time_:
+                    events.append(_time_cap_message(budget, f"{name} bag {f} stopped after {m.n_rounds_} rounds"))
+                    warnings.warn(events[-1], stacklevel=3)
             bagged.oof[name] = pred
             bagged.rounds[name] = rounds
             bagged.seconds[name] = time.perf_counter() - t0
@@ -343,17 +357,60 @@ class StackEnsemble:
         """[features, layer-1 OOF predictions]: the inputs of layer 2 when fitting."""
         return np.hstack([X, np.column_stack([oof[candidate_name(1, m)] for m in self.config["members"]])])
 
-    def _fit_weights(self, oof: dict[str, np.ndarray], y, w) -> tuple[list[str], np.ndarray]:
-        """Ensemble weights of all candidates on their OOF predictions (into ``weights_``); returns the
-        candidate names and the ensemble's OOF prediction."""
+    def _weights_on(self, P: np.ndarray, y, w) -> np.ndarray:
+        """Ensemble weights (config ``ensemble``) of the candidate columns of P."""
+        if self.config["ensemble"] == "caruana":
+            return caruana_weights(P, y, self._loss(), w, self.config["ensemble_rounds"])
+        return nnls_weights(P, y, w)
+
+    def _fit_weights(self, oof: dict[str, np.ndarray], y, w, folds) -> tuple[list[str], np.ndarray, dict]:
+        """Ensemble weights (into ``weights_``) chosen by cross-validated loss; returns the candidate names,
+        the chosen ensemble's OOF prediction and the record of the choice.
+
+        The choices are: the weighted ensemble of all candidates, that of the layer-1 candidates alone (two
+        layers), and every single candidate.  Each is scored by its cross-validated loss (the task's loss) on
+        the out-of-fold predictions: for each fold, the weights are fit on the OOF predictions of the other
+        folds and applied to this fold, so the ensembles' scores are not flattered by weights fit on the rows
+        they are scored on (a single candidate has no weight to fit: its score is its OOF loss).  The lowest
+        wins; a tie goes to the full ensemble.  When the winner is not the full ensemble the stack "falls
+        back" to it (``fit_info_["selection"]``, an event and a log line say so): the weights are then those
+        of the winner fit on all OOF predictions (1 for a single candidate), so the stack is the member that
+        validated best, never something that validated worse than it.
+
+        Limitation: layer-2 OOF predictions are fit on layer-1 OOF predictions of the same folds, which saw
+        the held-out fold's rows (the usual stacking shortcut), so layer-2 candidates score slightly
+        optimistically here."""
         names = list(oof)
         P = np.column_stack([oof[c] for c in names])
-        if self.config["ensemble"] == "caruana":
-            wts = caruana_weights(P, y, self._loss(), w, self.config["ensemble_rounds"])
-        else:
-            wts = nnls_weights(P, y, w)
+        loss = self._loss()
+        idx_l1 = [i for i, c in enumerate(names) if c.startswith("L1_")]
+        choices: dict[str, list[int]] = {"ensemble": list(range(len(names)))}
+        if len(idx_l1) < len(names):
+            choices["ensemble of layer 1"] = idx_l1
+        for i, c in enumerate(names):
+            choices[c] = [i]
+        cv_loss: dict[str, float] = {}
+        for label, idx in choices.items():
+            if len(idx) == 1:
+                pred = P[:, idx[0]]
+            else:
+                pred = np.empty(len(y))
+                for tr, va in folds:
+                    wt = self._weights_on(P[np.ix_(tr, idx)], y[tr], None if w is None else w[tr])
+                    pred[va] = P[np.ix_(va, idx)] @ wt
+            cv_loss[label] = loss(y, pred, w)
+        chosen = min(cv_loss, key=cv_loss.get)  # first minimum: the full ensemble on a tie
+        idx = choices[chosen]
+        wts = np.zeros(len(names))
+        wts[idx] = self._weights_on(P[:, idx], y, w) if len(idx) > 1 else 1.0
         self.weights_ = {c: float(v) for c, v in zip(names, wts)}
-        return names, P @ wts
+        selection = {"chosen": chosen, "fallback": chosen != "ensemble", "cv_loss": cv_loss,
+                     "loss": "weighted_logloss" if self.task_kind == "classify" else "weighted_mse"}
+        if selection["fallback"]:
+            selection["message"] = (
+                f"stack fell back to {chosen}: its cross-validated {selection['loss']} {cv_loss[chosen]:.6g} is "
+                f"below the full ensemble's {cv_loss['ensemble']:.6g}")
+        return names, P @ wts, selection
 
     def _refit_names(self, names: list[str]) -> list[str]:
         """The candidates to refit on all rows: those with weight > 0, and every layer-1 kind when a layer-2
@@ -365,11 +422,10 @@ class StackEnsemble:
         return refit + [c for c in needed if c.startswith("L2_")]
 
     def _refit(self, refit_names: list[str], X, y, w, bagged: _Bagged, budget: _Budget,
-               refit_w: float) -> dict[str, Member]:
+               events: list[str]) -> dict[str, Member]:
         """One model per candidate retrained on all rows with the mean rounds of its bagged copies."""
         cfg = self.config
         members = list(cfg["members"])
-        budget.remaining = len(refit_names) * refit_w
         X2_full = None
         if any(c.startswith("L2_") for c in refit_names):
             X2_full = self._layer2_inputs(X, bagged.oof)
@@ -380,7 +436,11 @@ class StackEnsemble:
             Xl = X if layer == 1 else X2_full
             m = self._new_member(kind, all_idx, y, seed=cfg["seed"] + 7 + 1000 * layer + 10 * members.index(kind))
             n_rounds = max(int(round(float(np.mean(bagged.rounds[c])))), 1)
-            m.fit(Xl, y, w, n_rounds=n_rounds, deadline=budget.deadline_for(refit_w))
+            m.fit(Xl, y, w, n_rounds=n_rounds, deadline=budget.deadline())
+            if m.stopped_by_time_:
+                events.append(_time_cap_message(budget, f"the refit of {c} stopped after {m.n_rounds_} of "
+                                                        f"{n_rounds} rounds"))
+                warnings.warn(events[-1], stacklevel=3)
             models[c] = m
         return models
 
