@@ -294,3 +294,92 @@ def require_native_soft_sphere(m: Model, what: str):
         raise ModelError(f"{what} runs only the native soft-sphere kernels so far, and this is {m.describe()}; "
                          "running it would compute the soft-sphere landscape, not your model's. Use the steps "
                          "that support other models (inspect, import-lammps, explore --engine lammps, features)")
+
+
+# ----------------------------------------------------------------------------- data files
+#: Pair Coeffs styles that LAMMPS data files of the soft spheres carry (the authors' lj/poly, or lepton/sphere)
+SOFT_SPHERE_FILE_STYLES = ("lj/poly", "lepton/sphere")
+_MODEL_HINT = ("pass the model the glass was made with: --model FILE, a YAML file of its LAMMPS lines "
+               "(pair_style, pair_coeff, mass; README, 'Your own model')")
+
+
+def system_from_data(data, m: Model | None = None):
+    """The :class:`tlspipe.engine.backend.System` of a LAMMPS data file (:class:`tlspipe.store.lammps.LammpsData`)
+    under model ``m`` (None: the default soft spheres), after checking that the file can be a glass of that
+    model.  Refused, with the file and the fix: an ``atomic`` file under the soft spheres (it has no
+    diameters); a ``Pair Coeffs # style`` section of another pair style than the model's (a file made with
+    lj/cut is not read as soft spheres); lj/cut Pair Coeffs that differ from the model's; Masses that differ
+    from the model's ``mass`` lines; charges under a Coulomb model (not passed to LAMMPS)."""
+    from .engine.backend import System
+
+    m = resolve_model(m)
+    path = data.path or "<data>"
+    if m.is_soft_sphere and data.atom_style == "atomic":
+        raise ModelError(f"{path}: atom_style atomic holds no particle diameters, so it is not a glass of the "
+                         f"soft-sphere model (the default model); {_MODEL_HINT}")
+    if data.pair_coeffs is not None:
+        fstyle, lines, ln = data.pair_coeffs
+        where = f"{path}, line {ln}"
+        if m.is_soft_sphere and fstyle not in SOFT_SPHERE_FILE_STYLES + (None,):
+            raise ModelError(f"{where}: 'Pair Coeffs # {fstyle}' belong to another model than the soft spheres (the "
+                             f"default model, whose files say {' or '.join(SOFT_SPHERE_FILE_STYLES)}); {_MODEL_HINT}")
+        if not m.is_soft_sphere and fstyle is not None and fstyle != m.style:
+            raise ModelError(f"{where}: the file's 'Pair Coeffs # {fstyle}' are not of the pair style of "
+                             f"{m.describe()} ({m.style}); give the model of this file, or a file of this model")
+        if fstyle == "lj/cut" and m.style == "lj/cut":
+            _check_lj_pair_coeffs(m, lines, where)
+    n_types = int(data.types.max())
+    if not m.is_soft_sphere and "coul" in m.pair_style:
+        raise ModelError(f"{m.source}: Coulomb pair styles need per-atom charges, which are not passed to "
+                         "LAMMPS yet; this model is not supported")
+    tm = m.type_masses(n_types)
+    if data.type_masses is not None:
+        for t, mass in sorted(data.type_masses.items()):
+            if 1 <= t <= n_types and not np.isclose(mass, tm[t], rtol=1e-10, atol=0):
+                raise ModelError(f"{path}: its Masses section gives type {t} mass {mass!r}, but {m.describe()} "
+                                 f"says {tm[t]!r}; make the model's mass lines match the file, or use the model "
+                                 "the file was made with")
+    masses = tm[data.types]
+    return System(m, data.types, masses, data.diameters, data.box)
+
+
+def _check_lj_pair_coeffs(m: Model, lines, where):
+    """A data file's lj/cut 'Pair Coeffs' (type eps sigma [rc]) must be the model's self-pair coefficients."""
+    from .engine.lj import lj_params
+
+    n_types = len(lines)
+    params, _ = lj_params(m, n_types)
+    if params is None:
+        return
+    for line in lines:
+        w = line.split()
+        t = int(w[0]) - 1
+        want = (params.eps[t, t], params.sig[t, t])
+        got = (float(w[1]), float(w[2]))
+        if not np.allclose(got, want, rtol=1e-10, atol=0):
+            raise ModelError(f"{where}: Pair Coeffs '{line}' (epsilon, sigma of type {t + 1}) differ from "
+                             f"{m.describe()} ({want[0]!r}, {want[1]!r}); give the model the file was made with")
+
+
+# ----------------------------------------------------------------------------- exploration
+def explore_model_params(system) -> dict:
+    """Exploration parameters that carry a model other than the soft spheres to the trajectories (plain JSON
+    data, so that checkpoints made with another model, types or masses are not reused); {} otherwise."""
+    if system is None or system.model.is_soft_sphere:
+        return {}
+    m = system.model
+    return {"model_lines": {"text": m.text, "source": m.source, "types": system.types.tolist(),
+                            "masses": system.masses.tolist()}}
+
+
+def lammps_engine_kwargs(model_lines) -> dict:
+    """LammpsEngine keyword arguments (model, types, masses) of :func:`explore_model_params`'s entry."""
+    if not model_lines:
+        return {}
+    return {"model": parse_model(model_lines["text"], model_lines["source"]),
+            "types": np.asarray(model_lines["types"], np.int64), "masses": np.asarray(model_lines["masses"])}
+
+
+def explore_store_attrs(system) -> dict:
+    """The model attributes of an explored store (the default model's too, so that every new store names it)."""
+    return store_attrs(default_model() if system is None else system.model)

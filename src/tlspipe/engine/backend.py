@@ -114,6 +114,9 @@ class Backend:
     def neighbours(self) -> dict:
         raise NotImplementedError
 
+    def reset(self):
+        """Forget neighbour lists (before a configuration unrelated to the last one, e.g. another file)."""
+
     def close(self):
         pass
 
@@ -137,6 +140,9 @@ class SoftSphereBackend(Backend):
 
     def energy_forces(self, x):
         return self._ff.energy_forces(self._check(x))
+
+    def reset(self):
+        self._ff.reset()
 
     def minimise(self, x, ftol: float = 1e-10, max_steps: int = 200_000):
         from . import fire_minimise

@@ -281,6 +281,9 @@ def run_pairs(store_path, pairs, out_path, config: dict | PathOptions | None = N
     opts = resolve_config(config)
     store_path = Path(store_path)
     store = read_store(store_path, positions=False)
+    from ..models import require_native_soft_sphere, store_model  # the NEB runs the soft-sphere kernels
+
+    require_native_soft_sphere(store_model(store.attrs, str(store_path)), f"the NEB of {store_path}")
     glass = str(glass or glass_name(store_path, store.attrs))
     df = read_pairs_table(pairs)
     n_is = store.n_is

@@ -32,6 +32,9 @@ def register(subparsers):
     p.add_argument("--profiles", metavar="OUT.h5", help="keep the profiles V(xi) in this HDF5 file")
     p.add_argument("--glass", help="glass label (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--model", default=None, metavar="MODEL.yaml",
+                   help="model file of the store (default the built-in soft spheres); a store of another model is "
+                        "refused, and so far the NEB runs the soft-sphere model only")
     p.set_defaults(func=_run)
 
 
@@ -50,8 +53,10 @@ def options(args):
 
 
 def _run(args) -> int:
+    from ..models import check_store_file, require_native_soft_sphere
     from .batch import run_pairs
 
+    require_native_soft_sphere(check_store_file(args.store, args.model), f"tlspipe neb {args.store}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     res = run_pairs(args.store, args.pairs, args.out, options(args), profiles_path=args.profiles, xyz_dir=args.path_xyz,
                     glass=args.glass, progress=args.progress)
