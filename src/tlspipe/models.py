@@ -383,3 +383,22 @@ def lammps_engine_kwargs(model_lines) -> dict:
 def explore_store_attrs(system) -> dict:
     """The model attributes of an explored store (the default model's too, so that every new store names it)."""
     return store_attrs(default_model() if system is None else system.model)
+
+
+def study_model(cfg: dict, source: str = "config") -> Model:
+    """The model of a study config (its ``model:`` key; None: the soft spheres).  The study workflow prepares
+    glasses by swap Monte Carlo of the soft spheres and runs the NEB on their kernels, so another model is
+    refused, naming the config and what to do instead."""
+    spec = cfg.get("model")
+    if spec is None:
+        return default_model()
+    try:
+        m = load_model(spec)
+    except ModelError as e:
+        raise ModelError(f"{source}: key 'model': {e}") from None
+    if not m.is_soft_sphere:
+        raise ModelError(f"{source}: model: {spec} is {m.describe()}, but a study prepares its glasses by swap Monte "
+                         "Carlo of the soft spheres and its NEB runs their kernels, so a study of another model is "
+                         "not supported yet; remove the 'model' key, or run the steps that support your model "
+                         "directly (tlspipe import-lammps/explore --engine lammps/features --model FILE)")
+    return m

@@ -98,7 +98,11 @@ def study_config(given: dict | None = None, configfiles=(), default_file=None, s
         source = str(default_file)
         with open(default_file) as fh:
             cfg = _merge(yaml.safe_load(fh) or {}, given)
-    return validate_config(cfg, schema_path=schema_path, source=source)
+    full = validate_config(cfg, schema_path=schema_path, source=source)
+    from .models import study_model
+
+    study_model(full, source)  # a model file that is not valid, or not yet runnable by the study, is refused
+    return full
 
 
 def write_study_config(cfg: dict, path) -> Path:

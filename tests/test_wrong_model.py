@@ -1,0 +1,182 @@
+"""Every wrong-model case is refused with a message naming the file and the fix, and the right model runs:
+Kob-Andersen glasses written by stock LAMMPS (write_data: atom_style atomic, Masses, Pair Coeffs # lj/cut)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from test_models import KA_TEXT, ka_system
+from tlspipe.cli import main
+from tlspipe.engine.backend import make_backend
+from tlspipe.models import ModelError, parse_model, system_from_data
+from tlspipe.store.isstore import read_store
+from tlspipe.store.lammps import read_lammps_data, write_lammps_data
+
+
+def _run(capsys, *args):
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def ka_files(tmp_path_factory):
+    """Three Kob-Andersen minima (N = 250) as LAMMPS's own write_data makes them, the model file, and the
+    native minima (positions, energies per particle)."""
+    pytest.importorskip("lammps")
+    d = tmp_path_factory.mktemp("ka")
+    glass = d / "glass"
+    glass.mkdir()
+    model_file = d / "ka.yaml"
+    model_file.write_text(KA_TEXT)
+    system, x = ka_system(n=250)
+    nat = make_backend(system)
+    minima = []
+    with make_backend(system, engine="lammps") as lmp:
+        for k in range(3):
+            y, r = nat.minimise(x + np.random.default_rng(k).normal(0, 0.03, x.shape), ftol=1e-10)
+            lmp.energy_forces(y)
+            lmp.engine._lmp.command(f"write_data {glass / f'ka_{k}.data'}")
+            minima.append((y, r.energy / len(y)))
+    return {"dir": glass, "model": model_file, "system": system, "minima": minima, "x": x}
+
+
+def test_stock_lammps_file_layout(ka_files):
+    text = (ka_files["dir"] / "ka_0.data").read_text()
+    assert "Atoms # atomic" in text and "Pair Coeffs # lj/cut" in text
+
+
+def test_atomic_file_is_not_read_as_soft_spheres(ka_files, capsys):
+    f = ka_files["dir"] / "ka_0.data"
+    rc, _, err = _run(capsys, "inspect", f)
+    assert rc == 1 and str(f) in err and "atom_style atomic" in err and "--model FILE" in err
+    rc, _, err = _run(capsys, "import-lammps", ka_files["dir"], "--out", ka_files["dir"].parent / "x.h5",
+                      "--density", "1.2")
+    assert rc == 1 and "atom_style atomic" in err and "--model FILE" in err
+
+
+def test_lj_pair_coeffs_refused_without_their_model(ka_files, tmp_path, capsys):
+    """Rewritten with the type diameters in the charge column, as a user might: the file's Pair Coeffs #
+    lj/cut still say it is not the soft spheres."""
+    src = read_lammps_data(ka_files["dir"] / "ka_0.data")
+    p = tmp_path / "charge.data"
+    diam = np.where(src.types == 1, 1.0, 0.88)
+    write_lammps_data(p, src.positions, diam, src.box, lo=src.lo, hi=src.hi, types=src.types,
+                      type_masses={1: 1.0, 2: 1.0})
+    p.write_text(p.read_text().replace("Atoms # charge", "Pair Coeffs # lj/cut\n\n1 1 1\n2 0.5 0.88\n\nAtoms # charge"))
+    rc, _, err = _run(capsys, "inspect", p)
+    assert rc == 1 and f"{p}, line" in err and "Pair Coeffs # lj/cut" in err and "--model FILE" in err
+    # with its model the same file is used, and gives LAMMPS's energy
+    rc, out, _ = _run(capsys, "inspect", p, "--model", ka_files["model"], "--compact")
+    assert rc == 0
+    info = json.loads(out)
+    assert info["backend"] == "native-lj" and info["energy_per_particle"] == pytest.approx(
+        ka_files["minima"][0][1], abs=1e-10)
+    # Pair Coeffs of another lj/cut model are refused
+    wrong = parse_model(KA_TEXT.replace("2 2 0.5 0.88 2.2", "2 2 0.5 0.90 2.2"), "other.yaml")
+    with pytest.raises(ModelError, match="Pair Coeffs '2 0.5 0.88'"):
+        system_from_data(read_lammps_data(p), wrong)
+
+
+def test_masses_of_another_model_are_refused(ka_files):
+    heavy = parse_model(KA_TEXT.replace('"2 1.0"', '"2 2.0"'), "heavy.yaml")
+    with pytest.raises(ModelError, match=r"Masses section gives type 2 mass 1\.0.*heavy\.yaml.*2\.0"):
+        system_from_data(read_lammps_data(ka_files["dir"] / "ka_0.data"), heavy)
+
+
+def test_import_with_the_model_keeps_the_minima(ka_files, tmp_path, capsys):
+    out = tmp_path / "is.h5"
+    rc, stdout, err = _run(capsys, "import-lammps", ka_files["dir"], "--out", out, "--model", ka_files["model"])
+    assert rc == 0, err
+    s = json.loads(stdout)
+    assert s["backend"] == "native-lj" and s["reminimised"] == [] and s["n_is"] == 3
+    st = read_store(out)
+    want = sorted(e for _, e in ka_files["minima"])
+    np.testing.assert_allclose(st.energy, want, atol=1e-10)
+    assert st.attrs["model_name"] == "kob-andersen"
+    np.testing.assert_array_equal(st.types, ka_files["system"].types)
+    np.testing.assert_array_equal(st.masses, 1.0)
+
+
+def test_import_reminimises_on_the_models_landscape(ka_files, tmp_path, capsys):
+    """A file that is not a minimum is re-minimised with the model's forces: it ends in the model's minimum
+    next to it (a soft-sphere descent would move nearly every particle)."""
+    d = tmp_path / "g"
+    d.mkdir()
+    y, e_min = ka_files["minima"][0]
+    s = ka_files["system"]
+    noisy = y + np.random.default_rng(9).normal(0, 0.01, y.shape)
+    write_lammps_data(d / "a.data", noisy, np.ones(len(y)), s.box, atom_style="atomic", types=s.types,
+                      type_masses={1: 1.0, 2: 1.0})
+    out = tmp_path / "is.h5"
+    with pytest.warns(RuntimeWarning, match=r"re-minimised with FIRE \(native-lj\)"):
+        rc, stdout, err = _run(capsys, "import-lammps", d, "--out", out, "--model", ka_files["model"])
+    assert rc == 0, err
+    st = read_store(out)
+    x_ref, r = make_backend(s).minimise(noisy, ftol=1e-10)  # the model's own descent from the file
+    assert st.energy[0] == pytest.approx(r.energy / len(y), abs=1e-12)
+    assert abs(st.energy[0] - e_min) < 1e-6  # the minimum next to the file's structure, or one as deep
+    dx = st.positions[0] - y
+    dx -= s.box * np.round(dx / s.box)
+    assert np.sqrt((dx * dx).sum(1)).max() < 0.1  # no particle moved far from where the file had it
+
+
+def test_stores_of_another_model_are_refused(ka_files, tmp_path, capsys):
+    out = tmp_path / "is.h5"
+    assert _run(capsys, "import-lammps", ka_files["dir"], "--out", out, "--model", ka_files["model"])[0] == 0
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("is_a,is_b\n0,1\n")
+    for cmd in (["features", out, "--out", tmp_path / "f.parquet"],
+                ["neb", out, "--pairs", pairs, "--out", tmp_path / "n.parquet"],
+                ["inspect", out, "--model", tmp_path / "soft.yaml"]):
+        if cmd[0] == "inspect":
+            (tmp_path / "soft.yaml").write_text(KA_TEXT.replace("0.88", "0.89"))
+        rc, _, err = _run(capsys, *cmd)
+        assert rc == 1 and str(out) in err and "'kob-andersen'" in err, (cmd, err)
+    # with the model: features run; the NEB refuses clearly (it runs the soft-sphere kernels only)
+    rc, _, err = _run(capsys, "features", out, "--out", tmp_path / "f.parquet", "--model", ka_files["model"],
+                      "--threads", "1")
+    assert rc == 0, err
+    rc, _, err = _run(capsys, "neb", out, "--pairs", pairs, "--out", tmp_path / "n.parquet", "--model",
+                      ka_files["model"])
+    assert rc == 1 and "soft-sphere kernels" in err and "kob-andersen" in err
+    from tlspipe.path import run_pairs
+
+    with pytest.raises(ModelError, match="soft-sphere kernels"):  # also when called as the workflow does
+        run_pairs(out, pairs, tmp_path / "n.parquet")
+
+
+def test_explore_runs_the_models_own_lines(ka_files, tmp_path, capsys):
+    f = ka_files["dir"] / "ka_0.data"
+    args = ["explore", f, "--out", tmp_path / "is.h5", "--model", ka_files["model"], "--tf", "0.5",
+            "--n-traj", "1", "--traj-time", "2", "--tau-quench", "1", "--T", "0.4", "--dt", "0.005"]
+    rc, _, err = _run(capsys, *args)
+    assert rc == 1 and "--engine lammps" in err and str(f) in err
+    rc, _, err = _run(capsys, *args, "--engine", "lammps")
+    assert rc == 0, err
+    st = read_store(tmp_path / "is.h5")
+    assert st.attrs["model_name"] == "kob-andersen" and st.n_is >= 1
+    be = make_backend(ka_files["system"])  # native LJ: every IS is a minimum of the model, at its energy
+    for k in range(st.n_is):
+        e, fo = be.energy_forces(st.positions[k])
+        assert e / 250 == pytest.approx(st.energy[k], abs=1e-9)
+        assert np.sqrt((fo * fo).sum(1)).max() < 1e-3
+
+
+def test_study_config_model_key(tmp_path):
+    from tlspipe.workflow import validate_config
+    from tlspipe.models import study_model
+
+    p = tmp_path / "ka.yaml"
+    p.write_text(KA_TEXT)
+    cfg = validate_config({"model": str(p)})
+    with pytest.raises(ModelError, match="a study of another model is not supported yet"):
+        study_model(cfg, "study.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pair_styl: x\n")
+    with pytest.raises(ModelError, match=r"study\.yaml: key 'model': .*bad\.yaml: unknown key"):
+        study_model({"model": str(bad)}, "study.yaml")
+    assert study_model(validate_config({}), "study.yaml").is_soft_sphere
