@@ -11,6 +11,8 @@ particle moved > skin/2), the same walk for every backend:
   quench_<system>_<backend>_ms     FIRE from the minimum displaced by 0.1 (normal noise) to max|F| < 1e-6:
                                    native = numpy FIRE of tlspipe.engine.backend.fire on the native force call
                                    (soft spheres: the compiled fire_minimise), lammps = LAMMPS minimize (fire)
+  neb_ka_<backend>_s               the NEB of the Kob-Andersen pair of tests/data/ka250 (N = 250, 40 images,
+                                   tlspipe.path.model_neb, a double well), native Lennard-Jones and LAMMPS
 Usage: python benchmarks/model_backends.py [--n 1000] [--calls 300] [--rounds 3]
 """
 
@@ -137,9 +139,26 @@ def main():
             ms, steps, _ = time_quench(be, x_eam + np.random.default_rng(2).normal(0, 0.1, x_eam.shape))
             res.setdefault("quench_eam_lammps_ms", []).append(ms)
             res["quench_eam_lammps_steps"] = [steps]
+    from tlspipe.model import unit_preset
+    from tlspipe.models import load_model, system_from_data
+    from tlspipe.path.model_neb import neb_pair_backend
+    from tlspipe.store.lammps import read_lammps_data
+
+    pair = Path(__file__).resolve().parents[1] / "tests" / "data" / "ka250"
+    da, db = (read_lammps_data(pair / f"{k}.data") for k in "ab")
+    s_pair = system_from_data(da, load_model(pair / "ka.yaml"))
+    bes = {"native": make_backend(s_pair), "lammps": make_backend(s_pair, engine="lammps")}
+    for _ in range(max(1, a.rounds - 1)):
+        for tag, be in bes.items():
+            t0 = time.perf_counter()
+            r = neb_pair_backend(da.positions, db.positions, be, s_pair.masses, unit_preset("argon").hbar)
+            res.setdefault(f"neb_ka_{tag}_s", []).append(time.perf_counter() - t0)
+            res[f"neb_ka_{tag}_force_calls"] = [r.info["force_calls"]]
+            res[f"neb_ka_{tag}_e_qs_kelvin"] = [r.e_qs * 119.8]
+    bes["lammps"].close()
     print(f"n_particles: {a.n} (eam: {s_eam.n_particles})")
     for k, v in res.items():
-        unit = k.rsplit("_", 1)[1] if k.endswith(("_us", "_ms")) else ""
+        unit = k.rsplit("_", 1)[1] if k.endswith(("_us", "_ms", "_s")) else ""
         print(f"{k}: {np.median(v):.4g} {unit}".rstrip() + (f"  (rounds {', '.join(f'{t:.4g}' for t in v)})"
                                                             if len(v) > 1 else ""))
 

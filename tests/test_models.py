@@ -234,3 +234,10 @@ def test_eam_model_through_lammps_finite_differences(tmp_path):
                 assert fd == pytest.approx(f[i, d], rel=1e-4, abs=1e-6)
         xm_, res = be.minimise(x, ftol=1e-6)
         assert res.converged and res.energy < e
+
+
+def test_shipped_model_files():
+    root = Path(__file__).resolve().parents[1] / "config" / "models"
+    assert load_model(root / "soft-spheres.yaml").sha256 == default_model().sha256
+    ka = load_model(root / "kob-andersen.yaml")
+    assert ka.sha256 == parse_model(KA_TEXT).sha256 and ka.name == "kob-andersen"

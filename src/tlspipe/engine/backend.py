@@ -240,10 +240,11 @@ class LammpsBackend(Backend):
 
         from .minimise import MinResult
 
+        step0 = int(self.engine._lmp.extract_global("ntimestep"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             xm, e, fmax = self.engine.minimise(x, ftol=ftol, max_steps=max_steps)
-        steps = int(self.engine._lmp.extract_global("ntimestep"))
+        steps = int(self.engine._lmp.extract_global("ntimestep")) - step0
         return xm, MinResult(energy=float(e), max_force=float(fmax), n_steps=steps, converged=bool(fmax <= ftol))
 
     @property

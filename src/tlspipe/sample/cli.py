@@ -45,6 +45,10 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float | None = m
         raise ModelError(f"explore {data_path}: the native exploration runs the soft-sphere kernels only, and this "
                          f"is {m.describe()}; use --engine lammps (config engine: lammps), which runs the model's "
                          "own lines")
+    if m.units != "lj":
+        raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration's "
+                         "temperatures and Maxwell velocities are in reduced (lj) units so far, so it is refused "
+                         "rather than run at a wrong temperature; import minima made elsewhere (import-lammps)")
     try:
         return explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir,
                              system=None if m.is_soft_sphere else system, **kw)
