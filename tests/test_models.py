@@ -40,6 +40,19 @@ def ka_system(n=250, seed=1, relax=True):
     return system, x
 
 
+def fd_check(be, x, f, particles, rel, abs_, h=1e-5):
+    """Central finite differences of the backend's energy against its forces f, every coordinate of the
+    given particles."""
+    for i in particles:
+        for d in range(3):
+            xp = x.copy()
+            xp[i, d] += h
+            xm = x.copy()
+            xm[i, d] -= h
+            fd = -(be.energy_forces(xp)[0] - be.energy_forces(xm)[0]) / (2 * h)
+            assert fd == pytest.approx(f[i, d], rel=rel, abs=abs_)
+
+
 # ----------------------------------------------------------------------------- model files
 def test_default_model_is_soft_spheres():
     m = default_model()
@@ -119,16 +132,7 @@ def test_native_lj_energy_all_pairs_and_finite_differences():
     e, f = be.energy_forces(x)
     assert e == pytest.approx(_pair_sum(system, x, be.params), rel=1e-12)
     np.testing.assert_allclose(f.sum(0), 0.0, atol=1e-9)
-    h = 1e-5
-    rng = np.random.default_rng(3)
-    for i in rng.choice(len(x), 6, replace=False):
-        for d in range(3):
-            xp = x.copy()
-            xp[i, d] += h
-            xm = x.copy()
-            xm[i, d] -= h
-            fd = -(be.energy_forces(xp)[0] - be.energy_forces(xm)[0]) / (2 * h)
-            assert fd == pytest.approx(f[i, d], rel=1e-5, abs=1e-5)
+    fd_check(be, x, f, np.random.default_rng(3).choice(len(x), 6, replace=False), rel=1e-5, abs_=1e-5)
 
 
 def test_native_lj_batch_and_list_rebuild():
@@ -223,15 +227,7 @@ def test_eam_model_through_lammps_finite_differences(tmp_path):
         e, f = be.energy_forces(x)
         assert e / n < -2.0  # cohesive energy of copper, eV per atom, near -3.5
         np.testing.assert_allclose(f.sum(0), 0.0, atol=1e-8)
-        h = 1e-5
-        for i in (0, 17, 50):
-            for d in range(3):
-                xp = x.copy()
-                xp[i, d] += h
-                xm = x.copy()
-                xm[i, d] -= h
-                fd = -(be.energy_forces(xp)[0] - be.energy_forces(xm)[0]) / (2 * h)
-                assert fd == pytest.approx(f[i, d], rel=1e-4, abs=1e-6)
+        fd_check(be, x, f, (0, 17, 50), rel=1e-4, abs_=1e-6)
         xm_, res = be.minimise(x, ftol=1e-6)
         assert res.converged and res.energy < e
 

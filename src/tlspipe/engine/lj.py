@@ -111,6 +111,24 @@ def _store(i, j, d0, d1, d2, box, c, pi, pj, pc, sh, npairs):
     return npairs + 1
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _try_pair(i, j, x, types, nt, box, rl2, pi, pj, pc, sh, npairs, cap):
+    """List pair (i, j) when its minimum-image distance is within its list range; the new count, or -1 when
+    the arrays are full."""
+    d0 = x[i, 0] - x[j, 0]
+    d1 = x[i, 1] - x[j, 1]
+    d2 = x[i, 2] - x[j, 2]
+    m0 = d0 - box[0] * np.floor(d0 / box[0] + 0.5)
+    m1 = d1 - box[1] * np.floor(d1 / box[1] + 0.5)
+    m2 = d2 - box[2] * np.floor(d2 / box[2] + 0.5)
+    c = types[i] * nt + types[j]
+    if m0 * m0 + m1 * m1 + m2 * m2 < rl2[c]:
+        if npairs == cap:
+            return -1
+        return _store(i, j, d0, d1, d2, box, c, pi, pj, pc, sh, npairs)
+    return npairs
+
+
 @njit(cache=True, error_model="numpy")
 def lj_fill(x, types, nt, box, rl2, rlmax, pi, pj, pc, sh):
     """Fill the half list (pairs with r^2 < rl2[type pair]); the pair count, or -1 when the arrays are short."""
@@ -123,17 +141,9 @@ def lj_fill(x, types, nt, box, rl2, rlmax, pi, pj, pc, sh):
     if nc0 < 3 or nc1 < 3 or nc2 < 3:
         for i in range(n):
             for j in range(i + 1, n):
-                d0 = x[i, 0] - x[j, 0]
-                d1 = x[i, 1] - x[j, 1]
-                d2 = x[i, 2] - x[j, 2]
-                m0 = d0 - box[0] * np.floor(d0 / box[0] + 0.5)
-                m1 = d1 - box[1] * np.floor(d1 / box[1] + 0.5)
-                m2 = d2 - box[2] * np.floor(d2 / box[2] + 0.5)
-                c = types[i] * nt + types[j]
-                if m0 * m0 + m1 * m1 + m2 * m2 < rl2[c]:
-                    if npairs == cap:
-                        return -1
-                    npairs = _store(i, j, d0, d1, d2, box, c, pi, pj, pc, sh, npairs)
+                npairs = _try_pair(i, j, x, types, nt, box, rl2, pi, pj, pc, sh, npairs, cap)
+                if npairs < 0:
+                    return -1
         return npairs
     ncell = nc0 * nc1 * nc2
     head = np.full(ncell, -1, np.int64)
@@ -160,17 +170,9 @@ def lj_fill(x, types, nt, box, rl2, rlmax, pi, pj, pc, sh):
                     j = head[(t0 * nc1 + t1) * nc2 + t2]
                     while j >= 0:
                         if j > i:
-                            d0 = x[i, 0] - x[j, 0]
-                            d1 = x[i, 1] - x[j, 1]
-                            d2 = x[i, 2] - x[j, 2]
-                            m0 = d0 - box[0] * np.floor(d0 / box[0] + 0.5)
-                            m1 = d1 - box[1] * np.floor(d1 / box[1] + 0.5)
-                            m2 = d2 - box[2] * np.floor(d2 / box[2] + 0.5)
-                            c = types[i] * nt + types[j]
-                            if m0 * m0 + m1 * m1 + m2 * m2 < rl2[c]:
-                                if npairs == cap:
-                                    return -1
-                                npairs = _store(i, j, d0, d1, d2, box, c, pi, pj, pc, sh, npairs)
+                            npairs = _try_pair(i, j, x, types, nt, box, rl2, pi, pj, pc, sh, npairs, cap)
+                            if npairs < 0:
+                                return -1
                         j = nxt[j]
     return npairs
 
