@@ -54,9 +54,12 @@ def test_atomic_file_is_not_read_as_soft_spheres(ka_files, capsys):
     f = ka_files["dir"] / "ka_0.data"
     rc, _, err = _run(capsys, "inspect", f)
     assert rc == 1 and str(f) in err and "atom_style atomic" in err and "--model FILE" in err
-    rc, _, err = _run(capsys, "import-lammps", ka_files["dir"], "--out", ka_files["dir"].parent / "x.h5",
-                      "--density", "1.2")
-    assert rc == 1 and "atom_style atomic" in err and "--model FILE" in err
+    for density in (["--density", "1.2"], []):  # without --density: the model, not the density, is the problem
+        rc, _, err = _run(capsys, "import-lammps", ka_files["dir"], "--out", ka_files["dir"].parent / "x.h5",
+                          *density)
+        assert rc == 1 and "atom_style atomic" in err and "--model FILE" in err, err
+    rc, _, err = _run(capsys, "explore", f, "--out", ka_files["dir"].parent / "x.h5", "--tf", "0.5")
+    assert rc == 1 and "atom_style atomic" in err and "--model FILE" in err, err
 
 
 def test_lj_pair_coeffs_refused_without_their_model(ka_files, tmp_path, capsys):

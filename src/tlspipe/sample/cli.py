@@ -38,9 +38,9 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float | None = m
     from ..store.lammps import read_lammps_data
     from .explore import explore_glass
 
-    g = read_lammps_data(data_path, expected_density=density)
     m = resolve_model(glass_model)
-    system = system_from_data(g, m)
+    system = system_from_data(read_lammps_data(data_path), m)  # another model's file: refused for that first
+    g = read_lammps_data(data_path, expected_density=density)
     if not m.is_soft_sphere and (kw.get("engine") or EXPLORE_DEFAULTS["engine"]) != "lammps":
         raise ModelError(f"explore {data_path}: the native exploration runs the soft-sphere kernels only, and this "
                          f"is {m.describe()}; use --engine lammps (config engine: lammps), which runs the model's "

@@ -64,11 +64,15 @@ def _list_files(directory: Path, pattern: str, out: Path | None) -> list[Path]:
     return files
 
 
-def _read(path: Path, expected_density: float | None):
-    """One data file; its errors become LammpsImportError."""
+def _read(path: Path, expected_density: float | None, glass_model=None):
+    """One data file; its errors become LammpsImportError.  A file of another model than ``glass_model`` is
+    refused for that before its density is looked at (a wrong density is then the lesser problem)."""
     try:
         return read_lammps_data(path, expected_density=expected_density)
     except DensityError as e:
+        from ..models import system_from_data
+
+        system_from_data(read_lammps_data(path), glass_model)
         raise LammpsImportError(str(e)) from None
     except LammpsDataError as e:
         raise LammpsImportError(f"{e} (use --pattern to select only the LAMMPS data files)") from None
@@ -227,7 +231,7 @@ def import_lammps_dir(
 
         it = tqdm(files, desc=f"import {glass}", unit="file")
     for path in it:
-        data = _read(path, expected_density)
+        data = _read(path, expected_density, glass_model)
         if ref is None:
             system = system_from_data(data, glass_model)
             ref = (path, data.diameters, data.box, data.types)
