@@ -218,6 +218,11 @@ def test_ka_import_features_neb(tmp_path, capsys):
     assert rc == 0, err
     r = pd.read_parquet(tmp_path / "n.parquet").iloc[0]
     assert r["status"] == "dw" and r["backend"] == "native-lj"
+    a_, b_ = (read_lammps_data(KA_PAIR / f"{k}.data") for k in "ab")
+    dx = b_.positions - a_.positions
+    dx -= a_.box * np.round(dx / a_.box)
+    dx -= dx.mean(0)
+    assert r["species_1"] == a_.types[np.argmax((dx * dx).sum(1))]  # the species of the most displaced particle
     assert 0.03 < r["e_qs"] < 0.1 and r["e_qs_kelvin"] == pytest.approx(r["e_qs"] * 119.8)
     assert 0.2 < r["d"] < 0.6 and 0.1 < r["barrier"] < 0.2
 

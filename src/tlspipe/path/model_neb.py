@@ -153,8 +153,9 @@ def neb_pair_backend(x_a, x_b, backend, masses, hbar: float, *, options: PairOpt
 
 def run_model_pairs(store_path, pairs, glass_model, units: UnitPreset, engine: str = "auto",
                     options: PairOptions | None = None, **overrides):
-    """NEB results (DataFrame: is_a, is_b, status, e_qs, e_qs_kelvin, barrier, delta_e, d, delta0, n_iter,
-    seconds, backend) for the pairs (DataFrame or CSV/Parquet with is_a, is_b) of a store of ``glass_model``
+    """NEB results (DataFrame: is_a, is_b, species_1..3 (atom types of the three most displaced particles, the
+    most displaced first), status, e_qs, e_qs_kelvin, barrier, delta_e, d, delta0, n_iter, seconds, backend)
+    for the pairs (DataFrame or CSV/Parquet with is_a, is_b) of a store of ``glass_model``
     (refused when the store holds another model), through :func:`neb_pair_backend`."""
     import pandas as pd
 
@@ -179,7 +180,11 @@ def run_model_pairs(store_path, pairs, glass_model, units: UnitPreset, engine: s
                 raise ValueError(f"pairs: IS index out of range ({a}, {b}); {store_path} holds {st.n_is} IS")
             xa, xb = read_positions(store_path, [a, b])
             r = neb_pair_backend(xa, xb, be, masses, units.hbar, options=options, **overrides)
-            rows.append({"is_a": a, "is_b": b, "status": r.status, "e_qs": r.e_qs,
+            dx = minimum_image(xb - xa, st.box)
+            dx -= (masses[:, None] * dx).sum(0) / masses.sum()
+            top = np.argsort(-np.sqrt((dx * dx).sum(1)))[:3]  # the most displaced particles, and their species
+            rows.append({"is_a": a, "is_b": b, **{f"species_{k + 1}": int(types[t]) for k, t in enumerate(top)},
+                         "status": r.status, "e_qs": r.e_qs,
                          "e_qs_kelvin": float(units.to_kelvin(r.e_qs)) if math.isfinite(r.e_qs) else math.nan,
                          "barrier": r.barrier, "delta_e": r.delta_e, "d": r.d, "delta0": r.delta0,
                          "n_iter": r.n_iter, "seconds": r.seconds, "backend": be.name})
