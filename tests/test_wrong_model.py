@@ -217,7 +217,11 @@ def test_ka_import_features_neb(tmp_path, capsys):
                            "--units", "argon", "--images", "20")
     assert rc == 0, err
     r = pd.read_parquet(tmp_path / "n.parquet").iloc[0]
-    assert r["status"] == "dw" and r["backend"] == "native-lj"
+    assert r["status"] == "dw" and r["backend"] == "native-lj" and not r["is_tls"]  # ~6 K > 1 K
+    rc, stdout, err = _run(capsys, "neb", out, "--pairs", pairs, "--out", tmp_path / "n.parquet", "--model", model,
+                           "--units", "argon", "--images", "20", "--tls-threshold-kelvin", "10")
+    assert rc == 0 and "1 TLS (E_qs < 10 K" in stdout, err
+    assert bool(pd.read_parquet(tmp_path / "n.parquet").iloc[0]["is_tls"])
     a_, b_ = (read_lammps_data(KA_PAIR / f"{k}.data") for k in "ab")
     dx = b_.positions - a_.positions
     dx -= a_.box * np.round(dx / a_.box)

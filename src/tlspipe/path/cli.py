@@ -32,6 +32,9 @@ def register(subparsers):
     p.add_argument("--profiles", metavar="OUT.h5", help="keep the profiles V(xi) in this HDF5 file")
     p.add_argument("--glass", help="glass label (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--tls-threshold-kelvin", type=float, default=None, metavar="K",
+                   help="with --model of another model than the soft spheres: a double well with E_qs below K "
+                        "kelvin is a TLS (default 1 K)")
     p.add_argument("--model", default=None, metavar="MODEL.yaml",
                    help="model file of the store (default the built-in soft spheres); a store of another model is "
                         "refused.  Another model runs through tlspipe.path.model_neb (mass-weighted, no resume; in "

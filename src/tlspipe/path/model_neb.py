@@ -44,6 +44,10 @@ _LAMMPS_UNITS = {
 }
 
 
+#: TLS threshold of the NEB of other models: a double well with E_qs below this many kelvin is a TLS
+TLS_THRESHOLD_KELVIN = 1.0
+
+
 def model_units(units: str, sigma_angstrom=None, epsilon_kelvin=None, mass_amu=None) -> UnitPreset:
     """The unit preset of a model's LAMMPS ``units``: metal and real are fixed; lj takes the user's sigma
     (angstrom), epsilon / k_B (kelvin) and unit mass (amu), e.g. argon's 3.405, 119.8, 39.948."""
@@ -213,12 +217,16 @@ def run_cli(args, m, opts) -> int:
         if given:
             raise ValueError(f"{m.describe()} is in LAMMPS {m.units} units, which fix hbar; drop --units")
         units = model_units(m.units)
+    threshold_k = getattr(args, "tls_threshold_kelvin", None)
+    threshold_k = TLS_THRESHOLD_KELVIN if threshold_k is None else float(threshold_k)
+    if not threshold_k > 0:
+        raise ValueError(f"--tls-threshold-kelvin {threshold_k}: must be positive")
     res = run_model_pairs(args.store, args.pairs, m, units, options=opts.pair)
+    res["is_tls"] = (res["status"] == "dw") & (res["e_qs_kelvin"] < threshold_k)
     with atomic_path(args.out, ".tmp.parquet") as tmp:
         res.to_parquet(tmp, index=False)
     counts = res["status"].value_counts().to_dict()
-    threshold_k = float(units.to_kelvin(opts.tls_threshold))
-    n_tls = int(((res["status"] == "dw") & (res["e_qs"] < opts.tls_threshold)).sum())
-    print(f"{len(res)} pairs -> {args.out}: {counts}; {n_tls} TLS (E_qs < {opts.tls_threshold:g} = "
-          f"{threshold_k:.3g} K, units {units.name}, backend {res['backend'].iloc[0] if len(res) else '-'})")
+    print(f"{len(res)} pairs -> {args.out}: {counts}; {int(res['is_tls'].sum())} TLS (E_qs < {threshold_k:g} K = "
+          f"{float(units.to_epsilon(threshold_k)):.4g} in the model's energy unit, units {units.name}, backend "
+          f"{res['backend'].iloc[0] if len(res) else '-'})")
     return 0
