@@ -188,11 +188,11 @@ def test_unknown_atom_style(tmp_path):
     p = _write(tmp_path, "full.data", lines)
     with pytest.raises(LammpsDataError, match=r"full\.data, line 17: unknown atom style 'full'"):
         read_lammps_data(p)
-    # no style comment and a column count that fits neither style
+    # no style comment and a column count that fits no style (5 columns are atomic)
     lines[16] = "Atoms"
-    lines[18:] = [" ".join(s.split()[:5]) for s in lines[18:]]
-    p = _write(tmp_path, "five.data", lines)
-    with pytest.raises(LammpsDataError, match=r"five\.data, line 19: unknown atom style: 5 columns"):
+    lines[18:] = [" ".join(s.split()[:4]) for s in lines[18:]]
+    p = _write(tmp_path, "four.data", lines)
+    with pytest.raises(LammpsDataError, match=r"four\.data, line 19: unknown atom style: 4 columns"):
         read_lammps_data(p)
 
 

@@ -113,6 +113,9 @@ def study_config(given: dict | None = None, configfiles=(), default_file=None, s
             raise ConfigError(str(e)) from None
     cfg = validate_config(cfg, schema_path=schema_path, source=source)
     check_study_name(cfg["study"], source)
+    from .models import study_model
+
+    study_model(cfg, source)  # a model file that is not valid, or not yet runnable by the study, is refused
     return cfg
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import model
+from .. import model as tlsmodel
 from ..util.periodic import wrap
 from . import as_box
 
@@ -114,7 +114,8 @@ def lammps_available() -> bool:
 
 def lepton_expression() -> str:
     """The pair_coeff expression of the model for lepton/sphere (radi, radj: radii = sigma/2)."""
-    rc, c0, c2, c4, na = (repr(float(v)) for v in (model.RC_FACTOR, model.C0, model.C2, model.C4, model.NONADD))
+    m = tlsmodel
+    rc, c0, c2, c4, na = (repr(float(v)) for v in (m.RC_FACTOR, m.C0, m.C2, m.C4, m.NONADD))
     return (
         f"step({rc}*s-r)*((s/r)^12+({c0})+({c2})*(r/s)^2+({c4})*(r/s)^4); "
         f"s=(radi+radj)*(1-{na}*abs(2*radi-2*radj))"
@@ -124,8 +125,12 @@ def lepton_expression() -> str:
 class LammpsEngine:
     """Energy, forces, minimisation and NVE dynamics of the glass model, computed by LAMMPS.
 
-    LammpsEngine(diameters, box, skin=0.3)
+    LammpsEngine(diameters, box, skin=None, model=None, types=None, masses=None)
         diameters (N,) sigma_i; box: float or (3,) edge lengths (the box spans [-L/2, L/2)).
+        model: a :class:`tlspipe.models.Model`; None or the soft-sphere model runs the lepton expression
+        above (atom_style sphere, per-atom radius and mass), any other model runs its own LAMMPS lines
+        verbatim (``units`` of the model, atom_style atomic, ``types`` (N,) 1-based, the model's
+        ``mass`` lines; ``masses`` (N,), if given, must agree with them).  skin: 0.3 in lj units, else 1.0.
     .energy_forces(x)             -> (total energy epsilon, forces (N,3) epsilon/sigma)
     .minimise(x, ftol)            -> (x_min, total energy, max_i |F_i|)
     .run_nve(x, v, dt, n_steps)   -> (x, v)   velocity Verlet (fix nve), mass 1
@@ -137,46 +142,73 @@ class LammpsEngine:
     One instance holds one LAMMPS process state; call close() (or use ``with``) to free it.
     """
 
-    def __init__(self, diameters, box, skin: float = 0.3, min_style: str = "fire"):
+    def __init__(self, diameters, box, skin: float | None = None, min_style: str = "fire", model=None, types=None,
+                 masses=None):
         mod = load_lammps()
-        self.diameters = np.ascontiguousarray(diameters, dtype=np.float64).reshape(-1)
+        self.model = model
+        soft = model is None or model.is_soft_sphere
+        n = np.asarray(types if diameters is None else diameters).reshape(-1).size
+        self.diameters = (np.ones(n) if diameters is None else
+                          np.ascontiguousarray(diameters, dtype=np.float64).reshape(-1))
         n = self.diameters.size
-        if n < 1 or not np.all(np.isfinite(self.diameters)) or np.any(self.diameters <= 0):
+        if soft and (n < 1 or not np.all(np.isfinite(self.diameters)) or np.any(self.diameters <= 0)):
             raise ValueError("diameters must be positive and finite")
         self.box = as_box(box)
         if min_style not in ("fire", "cg"):
             raise ValueError(f"min_style must be 'fire' or 'cg', got {min_style!r}")
         self.min_style = min_style
-        self.skin = float(skin)
-        self.rc = model.max_cutoff(self.diameters)
+        units = "lj" if soft else model.units
+        self.skin = float(skin if skin is not None else 0.3 if units == "lj" else 1.0)
+        self.types = np.ones(n, np.int64) if types is None else np.asarray(types, np.int64).reshape(n)
+        self.rc = None
+        self._ref = None  # positions at the last full setup of the force call (see energy_forces)
         self._lmp = mod.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
-        if not self._lmp.has_style("pair", "lepton/sphere"):
-            self.close()
-            raise ImportError(f"this LAMMPS build lacks pair_style lepton/sphere (package LEPTON); {_INSTALL_HINT}")
+        if soft:
+            self.rc = tlsmodel.max_cutoff(self.diameters)
+            if not self._lmp.has_style("pair", "lepton/sphere"):
+                self.close()
+                raise ImportError(f"this LAMMPS build lacks pair_style lepton/sphere (package LEPTON); "
+                                  f"{_INSTALL_HINT}")
+        else:
+            style = model.style
+            if not self._lmp.has_style("pair", style):
+                self.close()
+                raise ImportError(f"{model.source}: this LAMMPS build has no pair_style {style}; use a LAMMPS "
+                                  f"that has it, or {_INSTALL_HINT}")
         lo, hi = -0.5 * self.box, 0.5 * self.box
         cmd = self._lmp.command
         for c in (
-            "units lj",
-            "atom_style sphere",
+            f"units {units}",
+            "atom_style sphere" if soft else "atom_style atomic",
             "atom_modify map array sort 0 0.0",
             "boundary p p p",
             "region tlsbox block " + " ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lo, hi)) + " units box",
-            "create_box 1 tlsbox",
+            f"create_box {1 if soft else int(self.types.max())} tlsbox",
         ):
             cmd(c)
         # place the atoms on a grid for now; real coordinates are scattered in by every call
         m = int(np.ceil(n ** (1 / 3)))
         g = np.stack(np.meshgrid(*[np.arange(m)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n]
         x0 = ((g + 0.5) / m * self.box + lo).ravel()
-        created = self._lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, x0.tolist())
+        created = self._lmp.create_atoms(n, list(range(1, n + 1)), [1] * n if soft else self.types.tolist(),
+                                         x0.tolist())
         if created != n:
             self.close()
             raise RuntimeError(f"LAMMPS created {created} of {n} atoms")
-        self._scatter("radius", 0.5 * self.diameters, 1)
-        self._scatter("rmass", np.full(n, model.MASS), 1)
+        if soft:
+            self._scatter("radius", 0.5 * self.diameters, 1)
+            self._scatter("rmass", np.full(n, tlsmodel.MASS) if masses is None else masses, 1)
+            lines = [f"pair_style lepton/sphere {float(self.rc)!r}", f'pair_coeff * * "{lepton_expression()}"']
+        else:
+            lines = model.lammps_commands()
+        try:
+            for c in lines:
+                cmd(c)
+        except Exception as e:
+            self.close()
+            src = "" if soft else f"{model.source}: "
+            raise ValueError(f"{src}LAMMPS refused the model line '{c}': {e}") from None
         for c in (
-            f"pair_style lepton/sphere {float(self.rc)!r}",
-            f'pair_coeff * * "{lepton_expression()}"',
             f"neighbor {self.skin!r} bin",
             "neigh_modify every 1 delay 0 check yes",
             "thermo_style custom step pe",
@@ -184,6 +216,14 @@ class LammpsEngine:
             "thermo 0",
         ):
             cmd(c)
+        if not soft and masses is not None:
+            lm = self._lmp.numpy.extract_atom("mass")
+            got = np.asarray(lm)[self.types]
+            if not np.allclose(got, masses, rtol=1e-12, atol=0):
+                k = int(np.nonzero(~np.isclose(got, masses, rtol=1e-12, atol=0))[0][0])
+                self.close()
+                raise ValueError(f"{model.source}: the model gives atom type {self.types[k]} mass {got[k]!r} but the "
+                                 f"data says {masses[k]!r}; make the model's mass lines match the data file")
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -239,10 +279,37 @@ class LammpsEngine:
 
     # ------------------------------------------------------------------ physics
     def energy_forces(self, x):
-        """Total potential energy (epsilon) and forces (N, 3) (epsilon/sigma) at positions x (N, 3) sigma."""
-        self._load(x)
-        self._lmp.command("run 0")
-        return self._pe(), self._gather("f", 3)
+        """Total potential energy and forces (N, 3) at positions x (N, 3), in the model's units.
+
+        The cheapest call the library allows: the coordinates are written straight into LAMMPS's own array
+        (``lmp.numpy.extract_atom``, no copy) and LAMMPS runs one step without any fix (``run 1 pre no post
+        no``: no integrator, so nothing moves; the step computes the forces, re-neighbouring by LAMMPS's own
+        ``check yes`` test only when a particle moved more than skin/2).  Coordinates are written continuous
+        with the ones LAMMPS holds (LAMMPS wraps atoms when it re-neighbours; the shift is read back), and
+        wrapped into the box when they jumped by more than skin/2 from the last wrapped ones.  The first call
+        sets LAMMPS up (``run 0 post no``).  The forces are LAMMPS's array, copied once into the result."""
+        x = np.asarray(x, np.float64)
+        if x.shape != (self.n_particles, 3):
+            raise ValueError(f"positions must have shape ({self.n_particles}, 3), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            from . import NonFiniteError
+
+            raise NonFiniteError("positions contain NaN or inf")
+        lmp = self._lmp
+        n = self.n_particles
+        xv = lmp.numpy.extract_atom("x")[:n]  # owned atoms (ghosts follow)
+        first = self._ref is None
+        if first or float(((x - self._ref) ** 2).sum(1).max()) > 0.25 * self.skin**2:
+            self._ref = x.copy()
+            xv[:, :] = wrap(x, self.box)
+        else:
+            xv[:, :] = x + self._shift
+        lmp.command("run 0 post no" if first else "run 1 pre no post no")
+        if first and not np.array_equal(lmp.numpy.extract_atom("id")[:n], np.arange(1, n + 1)):
+            raise RuntimeError("LAMMPS reordered the atoms (atom_modify sort is off; this should not happen)")
+        xv = lmp.numpy.extract_atom("x")[:n]
+        self._shift = self.box * np.rint((xv - x) / self.box)
+        return self._pe(), np.array(lmp.numpy.extract_atom("f")[:n], copy=True)
 
     def energy(self, x) -> float:
         return self.energy_forces(x)[0]
@@ -257,6 +324,7 @@ class LammpsEngine:
 
         dt = FIRE_DEFAULTS["dt"] if dt is None else dt
         shift = self._load(x)
+        self._ref = None
         cmd = self._lmp.command
         cmd(f"min_style {self.min_style}")
         cmd("min_modify norm max")
@@ -283,6 +351,7 @@ class LammpsEngine:
     def run_nve(self, x, v, dt: float, n_steps: int):
         """Velocity-Verlet NVE dynamics (fix nve, mass 1) for n_steps steps of dt; returns (x, v)."""
         shift = self._load(x)
+        self._ref = None
         v = np.asarray(v, np.float64)
         if v.shape != (self.n_particles, 3) or not np.all(np.isfinite(v)):
             raise ValueError(f"velocities must be finite with shape ({self.n_particles}, 3)")

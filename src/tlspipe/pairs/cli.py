@@ -26,12 +26,17 @@ def register(subparsers):
     p.add_argument("--glass", default=None, help="glass name (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--threads", type=int, default=None, help="compute threads (default: all cores)")
     p.add_argument("--recompute", action="store_true", help="ignore an existing output, compute all pairs")
+    p.add_argument("--model", default=None, metavar="MODEL.yaml",
+                   help="model file of the store (default the built-in soft spheres); a store of another model "
+                        "is refused")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
+    from ..models import check_store_file
     from .features import featurise_store
 
+    check_store_file(args.store, args.model)  # a store of another model is refused, naming both
     summary = featurise_store(args.store, args.out, glass=args.glass, m=args.m, max_delta_e=args.max_delta_e,
                               threads=args.threads, incremental=not args.recompute)
     print(json.dumps(summary, indent=1))

@@ -288,6 +288,9 @@ def _run_pairs(handle: StoreHandle, pairs, out_path, config, profiles_path, xyz_
     opts = resolve_config(config)
     store_path = handle.path
     store = handle.read(positions=False)
+    from ..models import require_native_soft_sphere, store_model  # the NEB runs the soft-sphere kernels
+
+    require_native_soft_sphere(store_model(store.attrs, str(store_path)), f"the NEB of {store_path}")
     glass = str(glass or glass_name(store_path, store.attrs))
     df = read_pairs_table(pairs)
     n_is = store.n_is

@@ -32,6 +32,13 @@ def register(subparsers):
     p.add_argument("--profiles", metavar="OUT.h5", help="keep the profiles V(xi) in this HDF5 file")
     p.add_argument("--glass", help="glass label (default: the store's 'glass' attribute, else the name of its folder)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--tls-threshold-kelvin", type=float, default=None, metavar="K",
+                   help="with --model of another model than the soft spheres: a double well with E_qs below K "
+                        "kelvin is a TLS (default 1 K)")
+    p.add_argument("--model", default=None, metavar="MODEL.yaml",
+                   help="model file of the store (default the built-in soft spheres); a store of another model is "
+                        "refused.  Another model runs through tlspipe.path.model_neb (mass-weighted, no resume; in "
+                        "LAMMPS lj units --units must say which material the reduced units stand for)")
     p.set_defaults(func=_run)
 
 
@@ -50,8 +57,14 @@ def options(args):
 
 
 def _run(args) -> int:
+    from ..models import check_store_file
     from .batch import run_pairs
 
+    m = check_store_file(args.store, args.model)  # a store of another model is refused, naming both
+    if not m.is_soft_sphere:  # the NEB of any model through the engine interface (tlspipe.path.model_neb)
+        from .model_neb import run_cli
+
+        return run_cli(args, m, options(args))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     res = run_pairs(args.store, args.pairs, args.out, options(args), profiles_path=args.profiles, xyz_dir=args.path_xyz,
                     glass=args.glass, progress=args.progress)

@@ -27,15 +27,31 @@ def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta,
     return m
 
 
-def explore_file(data_path, out_store, checkpoint_dir, density: float = model.DENSITY, **kw) -> dict:
-    """explore_glass on the glass of a LAMMPS data file, whose box must hold ``density``; errors name the file."""
+def explore_file(data_path, out_store, checkpoint_dir, density: float | None = model.DENSITY, glass_model=None,
+                 **kw) -> dict:
+    """explore_glass on the glass of a LAMMPS data file, whose box must hold ``density`` (None: no check);
+    errors name the file.  ``glass_model``: a model file or Model (None: the soft spheres); the file must fit
+    it, and a model other than the soft spheres runs its own lines in LAMMPS (engine 'lammps'; the native
+    MD and quench are the soft-sphere kernels, so engine 'native' is refused for it)."""
     from .. import engine
+    from ..models import ModelError, resolve_model, system_from_data
     from ..store.lammps import read_lammps_data
     from .explore import explore_glass
 
+    m = resolve_model(glass_model)
+    system = system_from_data(read_lammps_data(data_path), m)  # another model's file: refused for that first
     g = read_lammps_data(data_path, expected_density=density)
+    if not m.is_soft_sphere and (kw.get("engine") or EXPLORE_DEFAULTS["engine"]) != "lammps":
+        raise ModelError(f"explore {data_path}: the native exploration runs the soft-sphere kernels only, and this "
+                         f"is {m.describe()}; use --engine lammps (config engine: lammps), which runs the model's "
+                         "own lines")
+    if m.units != "lj":
+        raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration's "
+                         "temperatures and Maxwell velocities are in reduced (lj) units so far, so it is refused "
+                         "rather than run at a wrong temperature; import minima made elsewhere (import-lammps)")
     try:
-        return explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir, **kw)
+        return explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir,
+                             system=None if m.is_soft_sphere else system, **kw)
     except engine.NonFiniteError as e:
         dt = kw.get("dt") or EXPLORE_DEFAULTS["dt"]
         raise ValueError(f"explore {data_path}: the dynamics blew up ({e}) with dt = {dt}; use a smaller dt "
@@ -100,7 +116,9 @@ def _explore_cmd(a) -> int:
         raise ValueError(f"explore --traj-time {traj_time}: shorter than one quench period (tau_quench {tau}), so "
                          "no inherent structure would be found; give --traj-time >= --tau-quench")
     ckpt = a.checkpoints or str(Path(a.out).with_suffix("")) + "_ckpt"
-    s = explore_file(a.glass, a.out, ckpt, density=a.density, seed=a.seed, tf=a.tf, workers=a.workers, **params)
+    density = a.density if a.density is not None else None if a.model else model.DENSITY
+    s = explore_file(a.glass, a.out, ckpt, density=density, seed=a.seed, tf=a.tf, workers=a.workers,
+                     glass_model=a.model, **params)
     print(json.dumps(s))
     return 0
 
@@ -125,9 +143,13 @@ def register(sub):
     e.add_argument("--tf", type=float, default=None, help="Tf of the glass (for the default tau_quench)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--workers", type=int, default=1)
-    e.add_argument("--density", type=float, default=model.DENSITY,
-                   help="number density the glass's box must hold (default %(default)s, the model's); a box at "
-                        "another density is an error")
+    e.add_argument("--density", type=float, default=None,
+                   help=f"number density the glass's box must hold (default {model.DENSITY}, the soft spheres', "
+                        "when no --model is given; with --model no check unless given); a box at another density "
+                        "is an error")
+    e.add_argument("--model", default=None, metavar="MODEL.yaml",
+                   help="model file (the model's LAMMPS lines; default the built-in soft spheres); another model "
+                        "needs --engine lammps")
     e.add_argument("--checkpoints", default=None, help="checkpoint directory (default OUT_ckpt)")
     for k, v in EXPLORE_DEFAULTS.items():
         typ = str if k == "engine" else float if v is None or isinstance(v, float) else int

@@ -130,10 +130,16 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     n_early = 0
     n_fire_steps = n_refine_steps = 0  # descent steps of the quenches, and of the refinement of new IS
     exit_params = {k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")}
+    if p.get("model_lines") and p["engine"] != "lammps":
+        raise ValueError("a model other than the soft spheres is explored with engine 'lammps' only")
     if p["engine"] == "lammps":
         from ..engine.lammps import LammpsEngine
+        from ..models import lammps_engine_kwargs
 
-        lmp = LammpsEngine(diam, box)
+        kw = lammps_engine_kwargs(p.get("model_lines"))  # the model's own lines ({} for the soft spheres)
+        lmp = LammpsEngine(diam, box, **kw)
+        if kw:  # per-particle masses: velocities at temperature T
+            v = v / np.sqrt(kw["masses"])[:, None]
         x = np.array(x0, float)
         quench = lambda y: lmp.minimise(y, ftol=p["ftol"])  # noqa: E731
     else:
@@ -282,7 +288,7 @@ def merge_trajectories(results: list[dict], diam, box, energy_tol, position_tol)
 
 
 def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float | None = None,
-                  workers: int = 1, glass: str | None = None, progress=None, **params) -> dict:
+                  workers: int = 1, glass: str | None = None, progress=None, system=None, **params) -> dict:
     """Run (or resume) the exploration of one glass and write its IS store atomically.  Returns a summary."""
     p = dict(EXPLORE_DEFAULTS)
     unknown = set(params) - set(p)
@@ -295,6 +301,9 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
         p["tau_quench"] = default_tau_quench(tf)
     if p["engine"] not in ("native", "lammps"):
         raise ValueError(f"engine must be 'native' or 'lammps', got {p['engine']!r}")
+    from ..models import explore_model_params
+
+    p.update(explore_model_params(system))  # a model other than the soft spheres: its lines, types, masses
     box = engine.as_box(box)
     diam = np.asarray(diam, np.float64)
     x0 = np.asarray(x0, np.float64)
@@ -332,6 +341,10 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
     store = merge_trajectories(results, diam, box, p["energy_tol"], p["position_tol"])
     cpu_seconds = float(sum(float(r["seconds"]) for r in results))
     n_quench = sum(len(r["sequence"]) for r in results)
+    from ..models import explore_store_attrs
+
+    store.types, store.masses = (None, None) if system is None else (system.types, system.masses)
+    store.attrs.update(explore_store_attrs(system))
     write_store(out_path, store, glass=glass or "", tf=tf if tf is not None else np.nan, seed=seed,
                 transitions_observed=True, energy_tol=p["energy_tol"], position_tol=p["position_tol"],
                 tau_quench=p["tau_quench"], T=p["T"], dt=p["dt"], n_traj=p["n_traj"], traj_time=p["traj_time"],

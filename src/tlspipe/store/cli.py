@@ -13,6 +13,10 @@ import numpy as np
 from .. import model
 
 
+MODEL_HELP = ("model file (YAML: the model's LAMMPS lines pair_style, pair_coeff, pair_modify, mass; default: the "
+              "built-in polydisperse soft spheres)")
+
+
 def _jsonable(v):
     if isinstance(v, dict):
         return {k: _jsonable(x) for k, x in v.items()}
@@ -27,7 +31,7 @@ def _jsonable(v):
     return v
 
 
-def inspect_file(path, engine: str = "native") -> dict:
+def inspect_file(path, engine: str = "native", glass_model=None) -> dict:
     """What a file holds, as a JSON-ready dict.  The kind is decided by content: a file with the HDF5
     signature is read as an IS store, anything else as a LAMMPS data file.
 
@@ -37,9 +41,14 @@ def inspect_file(path, engine: str = "native") -> dict:
     was written is a StoreError naming the file and dataset.
     LAMMPS data: kind='lammps_data', atom_style, n_particles, box_length (a number for a cube, else the
     three edges), density, mean_diameter, energy_per_particle (epsilon) and max_force (max_i |F_i|,
-    epsilon/sigma) computed by ``engine`` ('native' or 'lammps'), and energy_per_particle_in_name when
-    the file name starts with a number.
+    epsilon/sigma) computed by ``engine`` ('native', 'lammps' or 'auto'), and energy_per_particle_in_name when
+    the file name starts with a number.  ``glass_model``: the model (a model file or Model; None: the soft
+    spheres): a data file must fit it (tlspipe.models.system_from_data), a store must hold it; the output
+    names the model and the backend that ran ('backend': native-soft-sphere, native-lj or lammps).
     """
+    from ..models import check_store_model, resolve_model, system_from_data
+
+    m = resolve_model(glass_model)
     from .importer import is_hdf5
 
     path = Path(path)
@@ -56,23 +65,24 @@ def inspect_file(path, engine: str = "native") -> dict:
         out["checksums"] = ("verified" if "content_sha256" in st.attrs else
                             "none: a store written before stores carried checksums (format_version 1), read "
                             "unchecked; rebuild it to add them")
+        from ..models import store_model
+
+        sm = check_store_model(st.attrs, m, path) if glass_model is not None else store_model(st.attrs, str(path))
+        out["model"] = {"name": sm.name, "sha256": sm.sha256, "lines": sm.lammps_commands()}
         return _jsonable(out)
 
     from .lammps import energy_from_filename, read_lammps_data
 
     data = read_lammps_data(path)
     x = data.wrapped()
-    if engine == "native":
-        from ..engine import ForceField
+    if engine not in ("native", "lammps", "auto"):
+        raise ValueError(f"unknown engine {engine!r}; use 'native', 'lammps' or 'auto'")
+    from ..engine.backend import make_backend
 
-        e, f = ForceField(data.diameters, data.box).energy_forces(x)
-    elif engine == "lammps":
-        from ..engine.lammps import LammpsEngine
-
-        with LammpsEngine(data.diameters, data.box) as eng:
-            e, f = eng.energy_forces(x)
-    else:
-        raise ValueError(f"unknown engine {engine!r}; use 'native' or 'lammps'")
+    system = system_from_data(data, m)
+    with make_backend(system, engine) as be:
+        e, f = be.energy_forces(x)
+        backend = be.name
     n = data.n_particles
     box = data.box
     out = {
@@ -86,6 +96,10 @@ def inspect_file(path, engine: str = "native") -> dict:
         "energy_per_particle": e / n,
         "max_force": float(np.sqrt((f * f).sum(1)).max()),
         "engine": engine,
+        "backend": backend,
+        "model": m.name,
+        "model_sha256": m.sha256,
+        "n_types": int(data.types.max()),
     }
     e_name = energy_from_filename(path)
     if e_name is not None:
@@ -95,7 +109,7 @@ def inspect_file(path, engine: str = "native") -> dict:
 
 def _cmd_inspect(args) -> int:
     try:
-        info = inspect_file(args.file, engine=args.engine)
+        info = inspect_file(args.file, engine=args.engine, glass_model=args.model)
     except ImportError as e:  # --engine lammps without a usable LAMMPS
         raise ValueError(str(e)) from e
     print(json.dumps(info, indent=None if args.compact else 2))
@@ -105,11 +119,13 @@ def _cmd_inspect(args) -> int:
 def _cmd_import(args) -> int:
     from .importer import import_lammps_dir
 
+    density = args.density if args.density is not None else None if args.model else model.DENSITY
     summary = import_lammps_dir(
         args.dir, args.out, ftol=args.ftol, reminimise=args.reminimise, glass=args.glass, pattern=args.pattern,
-        expected_density=args.density, progress=sys.stderr.isatty(),
+        expected_density=density, progress=sys.stderr.isatty(), glass_model=args.model, engine=args.engine,
     )
-    brief = {k: summary[k] for k in ("out", "glass", "n_files", "n_is", "duplicates", "reminimised", "rejected")}
+    brief = {k: summary[k] for k in ("out", "glass", "n_files", "n_is", "duplicates", "reminimised", "rejected",
+                                     "model", "backend")}
     e = summary["energy_per_particle"]
     brief["energy_per_particle_min"] = min(e)
     brief["energy_per_particle_max"] = max(e)
@@ -124,9 +140,11 @@ def register(subparsers) -> None:
                     "energy per particle (epsilon) and largest force; for an IS store (HDF5) the number of IS, "
                     "their energy range and the observed transitions.",
     )
-    p.add_argument("file", help="LAMMPS data file (atom_style charge or sphere) or is.h5 store")
-    p.add_argument("--engine", choices=["native", "lammps"], default="native",
-                   help="engine that computes energy and forces of a LAMMPS file (default: native)")
+    p.add_argument("file", help="LAMMPS data file (atom_style atomic, charge or sphere) or is.h5 store")
+    p.add_argument("--engine", choices=["auto", "native", "lammps"], default="auto",
+                   help="engine that computes energy and forces of a LAMMPS file (default auto: native when it "
+                        "implements the model, else LAMMPS)")
+    p.add_argument("--model", default=None, metavar="MODEL.yaml", help=MODEL_HELP)
     p.add_argument("--compact", action="store_true", help="print the JSON on one line")
     p.set_defaults(func=_cmd_inspect)
 
@@ -144,7 +162,11 @@ def register(subparsers) -> None:
                    help="re-minimise structures that are not minima (default) or reject them (--no-reminimise)")
     q.add_argument("--glass", default=None, help="glass name stored in the file (default: the directory name)")
     q.add_argument("--pattern", default="*", help="glob selecting the data files in DIR (default: every file)")
-    q.add_argument("--density", type=float, default=model.DENSITY,
-                   help="number density every box must hold (default %(default)s, the model's); a file at "
-                        "another density is an error")
+    q.add_argument("--density", type=float, default=None,
+                   help=f"number density every box must hold (default {model.DENSITY}, the soft spheres', when no "
+                        "--model is given; with --model, no check unless given); a file at another density is an "
+                        "error")
+    q.add_argument("--model", default=None, metavar="MODEL.yaml", help=MODEL_HELP)
+    q.add_argument("--engine", choices=["auto", "native", "lammps"], default="auto",
+                   help="engine for energies, forces and re-minimisation (default auto)")
     q.set_defaults(func=_cmd_import)

@@ -64,11 +64,15 @@ def _list_files(directory: Path, pattern: str, out: Path | None) -> list[Path]:
     return files
 
 
-def _read(path: Path, expected_density: float | None):
-    """One data file; its errors become LammpsImportError."""
+def _read(path: Path, expected_density: float | None, glass_model=None):
+    """One data file; its errors become LammpsImportError.  A file of another model than ``glass_model`` is
+    refused for that before its density is looked at (a wrong density is then the lesser problem)."""
     try:
         return read_lammps_data(path, expected_density=expected_density)
     except DensityError as e:
+        from ..models import system_from_data
+
+        system_from_data(read_lammps_data(path), glass_model)
         raise LammpsImportError(str(e)) from None
     except LammpsDataError as e:
         raise LammpsImportError(f"{e} (use --pattern to select only the LAMMPS data files)") from None
@@ -78,13 +82,17 @@ def _check_same_glass(path: Path, data, ref: tuple):
     """A file must hold the glass of the first file ``ref`` = (file, diameters, box): the same particle
     number, the same diameter of every particle id and the same box."""
     n = data.n_particles
-    rpath, rdiam, rbox = ref
+    rpath, rdiam, rbox = ref[:3]
     if n != rdiam.size:
         raise LammpsImportError(f"{path}: {n} particles, but {rpath.name} has {rdiam.size}: "
                                 "a store holds one glass; move the other files elsewhere")
     if not np.array_equal(np.sort(data.diameters), np.sort(rdiam)):
         raise LammpsImportError(f"{path}: its set of diameters differs from that of {rpath.name}: a different "
                                 "model or particle number; a store holds one glass")
+    if len(ref) > 3 and not np.array_equal(data.types, ref[3]):
+        k = int(np.nonzero(data.types != ref[3])[0][0])
+        raise LammpsImportError(f"{path}: particle id {data.ids[k]} has type {data.types[k]} but {ref[3][k]} in "
+                                f"{rpath.name}: another glass or renumbered atoms; a store holds one glass")
     if not np.array_equal(data.diameters, rdiam):
         k = int(np.nonzero(data.diameters != rdiam)[0][0])
         raise LammpsImportError(
@@ -101,11 +109,9 @@ def _minimum_record(path: Path, data, ref: tuple, ff, *, ftol: float, reminimise
     """(record {file, x, e, fmax}, what happened: 'minimum', 'reminimised' or 'rejected') of one file: its
     energy per particle and largest force with the engine, re-minimised when not a minimum (or rejected, the
     record then holding the reason), else its name energy checked.  Warnings point at the importer's caller."""
-    from ..engine import fire_minimise
-
     n = data.n_particles
     x = wrap_centered(data.positions, ref[2])
-    ff.reset()
+    ff.reset()  # a backend of tlspipe.engine.backend: the model's energy, forces and minimiser
     e_tot, f = ff.energy_forces(x)
     fmax = _max_force(f)
     e = e_tot / n
@@ -124,12 +130,12 @@ def _minimum_record(path: Path, data, ref: tuple, ff, *, ftol: float, reminimise
                "(use --reminimise to minimise it, or raise --ftol)")
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         return {"file": path.name, "reason": f"max|F| = {fmax:.6g} > ftol = {ftol:.6g}"}, "rejected"
-    xm, res = fire_minimise(x, ref[1], ref[2], ftol=minimise_ftol)
+    xm, res = ff.minimise(x, ftol=minimise_ftol)  # on the model's own landscape
     if not res.converged:
         raise LammpsImportError(f"{path}: not a minimum (max|F| = {fmax:.3g}) and FIRE did not converge "
                                 f"(max|F| = {res.max_force:.3g} after {res.n_steps} steps); check the file")
     warnings.warn(f"{path}: not a minimum (max|F| = {fmax:.3g} > ftol = {ftol:.3g}); re-minimised "
-                  f"with FIRE, energy per particle {e:.10f} -> {res.energy / n:.10f} "
+                  f"with FIRE ({ff.name}), energy per particle {e:.10f} -> {res.energy / n:.10f} "
                   "(the energy in the file name is not checked)", RuntimeWarning, stacklevel=3)
     return {"file": path.name, "x": wrap_centered(xm, ref[2]), "e": res.energy / n, "fmax": res.max_force}, \
         "reminimised"
@@ -187,6 +193,8 @@ def import_lammps_dir(
     minimise_ftol: float = 1e-10,
     expected_density: float | None = model.DENSITY,
     progress: bool = False,
+    glass_model=None,
+    engine: str = "auto",
 ) -> dict:
     """Import the LAMMPS data files of one glass in ``directory`` into the IS store ``out``.
 
@@ -195,13 +203,19 @@ def import_lammps_dir(
     directory name).  pattern: glob of the files to read (default every non-hidden file; anything that is
     not a LAMMPS data file is an error naming it).  expected_density: the number density every box must
     hold (default the model's, 1); a file at another density is an error naming it.  None: no check.
+    glass_model: the model (:class:`tlspipe.models.Model` or a model file; None: the soft spheres); every file
+    must fit it (:func:`tlspipe.models.system_from_data`), energies, forces and re-minimisation are the
+    model's, by the backend ``engine`` chooses ('auto', 'native', 'lammps'; tlspipe.engine.backend); the store
+    records the model and the types and masses of the particles.
 
     Returns a summary dict: out, glass, n_files, n_is, energy_per_particle (sorted, one per IS),
     max_force (per IS, after any re-minimisation), visits, duplicates [(file, same-as file)],
     reminimised [file], rejected [{file, reason}], source files per IS.
     """
-    from ..engine import ForceField
+    from ..engine.backend import make_backend
+    from ..models import resolve_model, store_attrs, system_from_data
 
+    glass_model = resolve_model(glass_model)
     directory = Path(directory)
     out = Path(out)
     files = _list_files(directory, pattern, out)
@@ -217,11 +231,13 @@ def import_lammps_dir(
 
         it = tqdm(files, desc=f"import {glass}", unit="file")
     for path in it:
-        data = _read(path, expected_density)
+        data = _read(path, expected_density, glass_model)
         if ref is None:
-            ref = (path, data.diameters, data.box)
-            ff = ForceField(data.diameters, data.box)
+            system = system_from_data(data, glass_model)
+            ref = (path, data.diameters, data.box, data.types)
+            ff = make_backend(system, engine)
         else:
+            system_from_data(data, glass_model)
             _check_same_glass(path, data, ref)
         rec, what = _minimum_record(path, data, ref, ff, ftol=ftol, reminimise=reminimise,
                                     minimise_ftol=minimise_ftol, name_tol=name_tol)
@@ -246,7 +262,11 @@ def import_lammps_dir(
         source="lammps",
         source_dir=str(directory.resolve()),
         import_ftol=ftol,
+        backend=ff.name,
+        **store_attrs(glass_model),
     ))
+    store.types, store.masses = system.types, system.masses
+    ff.close()
     write_store(out, store)
     return {
         "out": str(out),
@@ -260,6 +280,8 @@ def import_lammps_dir(
         "duplicates": duplicates,
         "reminimised": reminimised,
         "rejected": rejected,
+        "model": glass_model.name,
+        "backend": ff.name,
     }
 
 

@@ -13,6 +13,8 @@ Layout (one file per glass, ``is.h5``)::
     energy      (n_is,)       float64   potential energy per particle, epsilon
     first_seen  (n_is,)       float64   MD time at which the IS was first reached (NaN: imported)
     first_traj  (n_is,)       int64     trajectory that first reached it (-1: imported)
+    types, masses (N,)        int64, float64  atom types and masses (optional; with model_name,
+                                        model_sha256, model_text attrs: the model, see tlspipe.models)
     visits      (n_is,)       int64     how many quenches ended in it
     transitions/src, transitions/dst, transitions/count  (n_t,) int64
                                         directed counts of consecutive quenches src -> dst (src != dst)
@@ -64,6 +66,8 @@ class ISStore:
     trans_dst: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     trans_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     attrs: dict = field(default_factory=dict)
+    types: np.ndarray | None = None  # (N,) atom types, 1-based (None: one type; see tlspipe.models)
+    masses: np.ndarray | None = None  # (N,) particle masses (None: all 1)
 
     def __post_init__(self):
         self.diameters = np.asarray(self.diameters, np.float64)
@@ -149,6 +153,9 @@ def write_store(path, store: ISStore, **attrs) -> Path:
         put(h, "positions", store.positions, chunks=(1, n, 3))  # one IS per chunk: reads of single IS
         for name in ("energy", "first_seen", "first_traj", "visits"):
             put(h, name, getattr(store, name))
+        for name in ("types", "masses"):  # the model's per-particle data, when the store has them
+            if getattr(store, name, None) is not None:
+                put(h, name, np.asarray(getattr(store, name)))
         g = h.create_group("transitions")
         for name in ("src", "dst", "count"):
             put(g, name, getattr(store, f"trans_{name}"))
@@ -224,6 +231,8 @@ def _read_store(path: Path, h: h5py.File, positions: bool, verify: bool = True) 
         trans_dst=get("transitions/dst", empty),
         trans_count=get("transitions/count", empty),
         attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()},
+        types=get("types"),
+        masses=get("masses"),
     )
 
 

@@ -1,7 +1,8 @@
-"""Read and write LAMMPS data files of the polydisperse soft-sphere glass.
+"""Read and write LAMMPS data files of the polydisperse soft-sphere glass, and of other models.
 
-Two atom styles are understood, both with one particle per line and the particle diameter sigma_i
-(in sigma) in a per-atom column:
+Three atom styles are understood.  ``atomic`` (``id type x y z [ix iy iz]``) holds types only: it is a
+glass of a model given by its own LAMMPS lines (:mod:`tlspipe.models`; its diameters are read as 1), never
+the soft spheres.  The other two hold the particle diameter sigma_i (in sigma) in a per-atom column:
 
 ``charge``   (the authors' layout, written by LAMMPS ``write_data``)::
 
@@ -39,9 +40,9 @@ import numpy as np
 from .. import __version__
 from ..util.periodic import box3, wrap
 
-ATOM_STYLES = ("charge", "sphere")
+ATOM_STYLES = ("charge", "sphere", "atomic")
 # number of columns without / with the three image flags
-_NCOLS = {"charge": (6, 9), "sphere": (7, 10)}
+_NCOLS = {"charge": (6, 9), "sphere": (7, 10), "atomic": (5, 8)}
 
 # header keywords that are read; _ZERO_COUNT_KEYS pass only with a zero count; any other header line is an error
 _HEADER_KEYS = ("atoms", "atom types", "xlo xhi", "ylo yhi", "zlo zhi")
@@ -77,6 +78,8 @@ class LammpsData:
     densities   (N,)   float64 density column of atom_style sphere, else None
     velocities  (N, 3) float64 from a Velocities section, else None
     type_masses {type: mass} from a Masses section, else None
+    pair_coeffs (style named after 'Pair Coeffs #' or None, [lines]) of a Pair Coeffs / PairIJ Coeffs
+                section, else None (atom_style atomic has no diameters: they are 1, see tlspipe.models)
     hi          (3,)   float64 upper box corner (kept so that writing reproduces it exactly)
     path        the file it was read from, if any
     """
@@ -94,6 +97,7 @@ class LammpsData:
     type_masses: dict | None = None
     hi: np.ndarray | None = None
     path: Path | None = field(default=None, compare=False)
+    pair_coeffs: tuple | None = field(default=None, compare=False)
 
     def __post_init__(self):
         self.positions = np.asarray(self.positions, np.float64).reshape(-1, 3)
@@ -286,18 +290,19 @@ def _atoms_style(f: _DataLines, comment: str, body: list, title_ln: int, atom_st
     of columns."""
     style = comment.split()[0] if comment else None
     if style is not None and style not in ATOM_STYLES:
-        raise f.err(title_ln, f"unknown atom style '{style}': supported are 'charge' (charge column = "
-                              "diameter) and 'sphere' (id type diameter density x y z)")
+        raise f.err(title_ln, f"unknown atom style '{style}': supported are 'atomic' (id type x y z), 'charge' "
+                              "(id type q x y z; for the soft-sphere model q = diameter) and 'sphere' (id type "
+                              "diameter density x y z)")
     if atom_style is not None and style is not None and style != atom_style:
         raise f.err(title_ln, f"the file says atom style '{style}' but '{atom_style}' was requested")
     style = style or atom_style
     if style is None:
         ncol = len(body[0][1])
-        style = {6: "charge", 9: "charge", 7: "sphere", 10: "sphere"}.get(ncol)
+        style = {5: "atomic", 8: "atomic", 6: "charge", 9: "charge", 7: "sphere", 10: "sphere"}.get(ncol)
         if style is None:
-            raise f.err(body[0][0], f"unknown atom style: {ncol} columns fit neither 'charge' "
-                                    "(id type q x y z [ix iy iz]) nor 'sphere' (id type diameter density x y z "
-                                    "[ix iy iz]); name the style after 'Atoms #'")
+            raise f.err(body[0][0], f"unknown atom style: {ncol} columns fit none of 'atomic' (id type x y z "
+                                    "[ix iy iz]), 'charge' (id type q x y z [ix iy iz]) and 'sphere' (id type "
+                                    "diameter density x y z [ix iy iz]); name the style after 'Atoms #'")
     return style
 
 
@@ -316,6 +321,7 @@ def _read_sections(f: _DataLines, i: int, header: dict, n_atoms: int, n_types: i
     lines, nl, err = f.lines, len(f), f.err
     atoms = velocities = None
     type_masses = None
+    pair_coeffs = None
     last_title = None
     while i < nl:
         raw = lines[i]
@@ -348,9 +354,11 @@ def _read_sections(f: _DataLines, i: int, header: dict, n_atoms: int, n_types: i
             velocities = body
         elif title == "Masses":
             type_masses = _type_masses(f, body)
+        else:  # Pair Coeffs / PairIJ Coeffs: kept, so that a model can be checked against them
+            pair_coeffs = ((comment.split() or [None])[0], [" ".join(t) for _, t in body], title_ln)
     if atoms is None:
         raise err(0, "no Atoms section: truncated or not a LAMMPS data file")
-    return atoms, velocities, type_masses
+    return atoms, velocities, type_masses, pair_coeffs
 
 
 def _atom_rows(f: _DataLines, style: str, body: list, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -400,6 +408,10 @@ def _atom_columns(f: _DataLines, style: str, body: list, n_atoms: int) -> dict:
         diam = rows[:, 2].copy()
         dens = None
         pos = rows[:, 3:6].copy()
+    elif style == "atomic":
+        diam = np.ones(n_atoms)
+        dens = None
+        pos = rows[:, 2:5].copy()
     else:
         diam = rows[:, 2].copy()
         dens = rows[:, 3].copy()
@@ -460,11 +472,12 @@ def read_lammps_data(path, atom_style: str | None = None, expected_density: floa
     header, i = _read_header(f)
     n_atoms, n_types = _header_counts(f, header)
     lo, hi = _header_box(f, header)
-    (style, body), velocities, type_masses = _read_sections(f, i, header, n_atoms, n_types, atom_style)
+    (style, body), velocities, type_masses, pair_coeffs = _read_sections(f, i, header, n_atoms, n_types,
+                                                                         atom_style)
     atoms = _atom_columns(f, style, body, n_atoms)
     vel = None if velocities is None else _velocities(f, velocities, atoms["ids"], n_atoms)
     data = LammpsData(box=hi - lo, lo=lo, hi=hi, atom_style=style, velocities=vel, type_masses=type_masses,
-                      path=path, **atoms)
+                      path=path, pair_coeffs=pair_coeffs, **atoms)
     if expected_density is not None:
         _check_density(data, expected_density, header["xlo xhi"][1])
     return data
@@ -522,13 +535,13 @@ def write_lammps_data(
     for k, ax in enumerate("xyz"):
         out.append(f"{lo[k]:.17g} {hi[k]:.17g} {ax}lo {ax}hi")
     out.append("")
-    if atom_style == "charge":
+    if atom_style in ("charge", "atomic"):
         out += ["Masses", ""]
         tm = type_masses or {}
         for t in range(1, n_types + 1):
             out.append(f"{t} {tm.get(t, 1.0):.17g}")
         out.append("")
-        cols = [d, x[:, 0], x[:, 1], x[:, 2]]
+        cols = [d, x[:, 0], x[:, 1], x[:, 2]] if atom_style == "charge" else [x[:, 0], x[:, 1], x[:, 2]]
     else:
         rho = sphere_density(d) if densities is None else np.asarray(densities, np.float64).reshape(n)
         cols = [d, rho, x[:, 0], x[:, 1], x[:, 2]]
