@@ -13,6 +13,19 @@ it on thousands of quenches and ``tests/test_explore.py`` on a small exploration
 ``energy_tol`` and their positions within ``position_tol`` (largest minimum-image displacement of any
 particle).  T_ab counts consecutive quenches a -> b (a != b) within a trajectory.
 
+Quenches in lanes (``lanes`` >= 2, the default, native engine): the MD of a trajectory runs ahead and its
+consecutive snapshots descend together, ``lanes`` at a time in SIMD lanes over one shared neighbour list
+(:class:`tlspipe.engine.lanes.LaneFIRE`), each with its own FIRE state, a finished lane refilled with the next
+snapshot; the results are taken in snapshot order, so the registry, the sequence and the refinement of new IS
+proceed exactly as with one quench at a time.  A lane's descent is the FIRE of :mod:`tlspipe.engine.minimise`
+step for step; its forces are summed over pairs in a canonical order, so they differ from the single path's
+by rounding only, and a snapshot on a basin boundary may then end in the neighbouring IS
+(``benchmarks/explore.py`` counts how often: the quench agreement).  The canonical order makes a lane's
+descent independent of its lane companions and of the lane width, so a trajectory in lanes is still a
+deterministic function of the glass, the seed, its index and the parameters.  The early stop in lanes sees
+the IS of the snapshots already taken in order (a subset of what the one-at-a-time descent would know), so it
+fires at most where that one would.
+
 Trajectories are independent: each is written to its own checkpoint (``traj_XXXX.npz``, atomic), so a
 killed run resumes where it stopped and trajectories run in parallel processes.  The merge step
 identifies IS across trajectories and writes the HDF5 store atomically.
@@ -38,8 +51,13 @@ log = logging.getLogger("tlspipe.explore")
 
 
 
-# options that change the cost of a trajectory, not its result (the early stop gives the same record)
-RESULT_NEUTRAL = ("early_exit", "exit_energy", "exit_distance", "exit_harmonic")
+# options that change the cost of a trajectory, not its result (the early stop gives the same record; the
+# lane width neither, only whether lanes are used, which _params_key records)
+RESULT_NEUTRAL = ("early_exit", "exit_energy", "exit_distance", "exit_harmonic", "lanes")
+
+
+def uses_lanes(p: dict) -> bool:
+    return p["engine"] == "native" and int(p.get("lanes") or 0) >= 2
 
 
 def default_tau_quench(tf: float) -> float:
@@ -126,6 +144,8 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     n_early = 0
     n_fire_steps = n_refine_steps = 0  # descent steps of the quenches, and of the refinement of new IS
     exit_params = {k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")}
+    if uses_lanes(p):
+        return _run_trajectory_lanes(x0, diam, box, traj, seed, p)
     if p["engine"] == "lammps":
         from ..engine.lammps import LammpsEngine
 
@@ -180,6 +200,67 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     }
 
 
+def _run_trajectory_lanes(x0, diam, box, traj: int, seed: int, p: dict) -> dict:
+    """run_trajectory with the quenches in lanes (module docstring); the same record structure."""
+    from ..engine.lanes import LaneFIRE
+
+    n = len(diam)
+    rng = np.random.default_rng([seed, traj])
+    v = engine.maxwell_velocities(n, p["T"], rng)
+    n_steps = int(round(p["traj_time"] / p["dt"]))
+    every = max(int(round(p["tau_quench"] / p["dt"])), 1)
+    n_q = n_steps // every
+    reg = ISRegistry(box, p["energy_tol"], p["position_tol"])
+    sim = engine.MD(x0, v, diam, box)
+    fire = LaneFIRE(diam, box, width=min(int(p["lanes"]), max(n_q, 1)), ftol=p["ftol"],
+                    **{k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")})
+    seq = []
+    n_unconverged = n_early = n_fire_steps = n_refine_steps = 0
+    done: dict[int, tuple] = {}
+    made = taken = 0
+    t = 0.0
+    while taken < n_q:
+        for lane in fire.free_lanes():
+            if made == n_q:
+                break
+            sim.run(every, dt=p["dt"])
+            fire.start(lane, sim.x, tag=made)
+            made += 1
+        for _, q, xm, etot, fmax, steps, hit in fire.step(reg.known() if p["early_exit"] else None):
+            done[q] = (xm, etot, fmax, steps, hit)
+        while taken in done:  # in snapshot order, as the one-at-a-time loop
+            xm, etot, fmax, steps, hit = done.pop(taken)
+            taken += 1
+            n_fire_steps += steps
+            t += every * p["dt"]
+            if hit >= 0:
+                reg.visits[hit] += 1
+                seq.append(hit)
+                n_early += 1
+                continue
+            if not fmax < p["ftol"] * 10:
+                n_unconverged += 1
+                seq.append(-1)
+                continue
+            k_is = reg.find(etot / n, wrap(xm, box))
+            if k_is < 0 and p["refine_ftol"] < p["ftol"]:
+                xm, res = engine.fire_minimise(xm, diam, box, ftol=p["refine_ftol"])
+                etot = res.energy
+                n_refine_steps += res.n_steps
+            seq.append(reg.add(etot / n, wrap(xm, box), t, traj))
+    return {
+        "energies": np.asarray(reg.energies),
+        "positions": np.asarray(reg.positions).reshape(-1, n, 3),
+        "first_seen": np.asarray(reg.first_seen),
+        "visits": np.asarray(reg.visits, np.int64),
+        "sequence": np.asarray(seq, np.int64),
+        "n_unconverged": n_unconverged,
+        "n_early_exit": n_early,
+        "n_fire_steps": n_fire_steps,
+        "n_refine_steps": n_refine_steps,
+    }
+
+
 def _checkpoint_path(ckpt_dir: Path, traj: int) -> Path:
     return ckpt_dir / f"traj_{traj:04d}.npz"
 
@@ -193,6 +274,8 @@ def _params_key(x0, diam, box, seed: int, params: dict) -> str:
     for a in (x0, diam, box):
         h.update(np.ascontiguousarray(a, np.float64).tobytes())
     keys = {k: params[k] for k in sorted(params) if k != "n_traj" and k not in RESULT_NEUTRAL}
+    if uses_lanes(params):  # quenches in lanes round differently from one at a time (not the width)
+        keys["quenches_in_lanes"] = True
     h.update(json.dumps({"seed": seed, **keys}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
