@@ -99,8 +99,11 @@ def canonical_pairs(ref, box, pi, pj, ps, sh, m, n, allow):
 
 def canonical_list(x, diam, box, skin):
     """A Verlet list (pi, pj, ps, sh, m) of one configuration, in the canonical order (module docstring)."""
+    from . import as_box
+
     x = np.ascontiguousarray(x, np.float64)
-    pi, pj, ps, sh, m = build_pairs(x, diam, box, float(skin), 12 * x.shape[0])
+    box = as_box(box)
+    pi, pj, ps, sh, m = build_pairs(x, np.ascontiguousarray(diam, np.float64), box, float(skin), 12 * x.shape[0])
     return canonical_pairs(x, box, pi, pj, ps, sh, m, x.shape[0], np.zeros(0))
 
 
