@@ -216,11 +216,13 @@ def main():
         same = np.abs(np.array(es) - np.array(el)) <= EXPLORE_DEFAULTS["energy_tol"]
         print(f"{name}_records_same_is: {int(same.sum())} of {nq} quenches of the alternated runs end in an IS of the "
               f"same energy in both records")
-        ag, unexplained = agreement(name, x0, diam, box, every, a.agreement, a.lanes)
-        tot_agree += ag
-        tot_snap += a.agreement
-        tot_unexplained += unexplained
-        md_drift(name, x0, diam, box, a.md_steps)
+        if a.agreement:
+            ag, unexplained = agreement(name, x0, diam, box, every, a.agreement, a.lanes)
+            tot_agree += ag
+            tot_snap += a.agreement
+            tot_unexplained += unexplained
+        if a.md_steps:
+            md_drift(name, x0, diam, box, a.md_steps)
     print(f"quench_agreement_all: {tot_agree / max(tot_snap, 1):.4f} ({tot_agree} of {tot_snap} snapshots; "
           f"{tot_unexplained} disagreements unexplained)")
 

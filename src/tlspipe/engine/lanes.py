@@ -392,24 +392,26 @@ def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step,
                 alpha[k] = alpha0
         H[k] = dt[k]
         A[k] = alpha[k]
-    if up.any():
-        for i in range(n):
-            for d in range(3):
-                for k in range(W):
-                    xn = XT[i, d, k] - C[k] * VT[i, d, k]
-                    XT[i, d, k] = xn if up[k] else XT[i, d, k]
-                    VT[i, d, k] = 0.0 if up[k] else VT[i, d, k]
     for k in range(W):
         VV[k] = 0.0
         FF[k] = 0.0
         if not moved[k]:
             H[k] = 0.0
             A[k] = 0.0
+    # the half step back of uphill lanes, then the semi-implicit Euler velocity and the two sums (fused: per
+    # element the same operations in the same order)
     for i in range(n):
         for d in range(3):
             for k in range(W):
-                vn = VT[i, d, k] + H[k] * FT[i, d, k]
-                VT[i, d, k] = vn if moved[k] else VT[i, d, k]
+                x = XT[i, d, k]
+                v = VT[i, d, k]
+                xn = x - C[k] * v
+                x = xn if up[k] else x
+                v = 0.0 if up[k] else v
+                vn = v + H[k] * FT[i, d, k]
+                v = vn if moved[k] else v
+                XT[i, d, k] = x
+                VT[i, d, k] = v
                 VV[k] += vn * vn
                 FF[k] += FT[i, d, k] * FT[i, d, k]
     mix = np.zeros(W, np.bool_)
@@ -417,32 +419,37 @@ def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step,
         mix[k] = moved[k] and FF[k] > 0.0
         C[k] = A[k] * np.sqrt(VV[k] / FF[k]) if mix[k] else 0.0
         P[k] = 1.0 - A[k]
-    if mix.any():
-        for i in range(n):
-            for d in range(3):
-                for k in range(W):
-                    vn = P[k] * VT[i, d, k] + C[k] * FT[i, d, k]
-                    VT[i, d, k] = vn if mix[k] else VT[i, d, k]
-    for k in range(W):
         VM[k] = 0.0
+    # FIRE mixing, then the largest speed
     for i in range(n):
         for k in range(W):
-            b = VT[i, 0, k] * VT[i, 0, k] + VT[i, 1, k] * VT[i, 1, k] + VT[i, 2, k] * VT[i, 2, k]
+            v0 = VT[i, 0, k]
+            v1 = VT[i, 1, k]
+            v2 = VT[i, 2, k]
+            m0 = P[k] * v0 + C[k] * FT[i, 0, k]
+            m1 = P[k] * v1 + C[k] * FT[i, 1, k]
+            m2 = P[k] * v2 + C[k] * FT[i, 2, k]
+            v0 = m0 if mix[k] else v0
+            v1 = m1 if mix[k] else v1
+            v2 = m2 if mix[k] else v2
+            VT[i, 0, k] = v0
+            VT[i, 1, k] = v1
+            VT[i, 2, k] = v2
+            b = v0 * v0 + v1 * v1 + v2 * v2
             VM[k] = b if b > VM[k] else VM[k]
     cap = np.zeros(W, np.bool_)
     for k in range(W):
         cap[k] = moved[k] and H[k] * np.sqrt(VM[k]) > max_move
         C[k] = max_move / (H[k] * np.sqrt(VM[k])) if cap[k] else 1.0
-    if cap.any():
-        for i in range(n):
-            for d in range(3):
-                for k in range(W):
-                    vn = VT[i, d, k] * C[k]
-                    VT[i, d, k] = vn if cap[k] else VT[i, d, k]
+    # the speed cap, then the new positions
     for i in range(n):
         for d in range(3):
             for k in range(W):
-                xn = XT[i, d, k] + H[k] * VT[i, d, k]
+                v = VT[i, d, k]
+                vn = v * C[k]
+                v = vn if cap[k] else v
+                VT[i, d, k] = v
+                xn = XT[i, d, k] + H[k] * v
                 XT[i, d, k] = xn if moved[k] else XT[i, d, k]
 
 
@@ -461,11 +468,16 @@ def _lane_max_force(FT, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _lane_known(XT, VT, FT, e, k, box, refs, ref_e, n_ref, exit_energy, exit_distance, exit_harmonic):
-    """minimise._known_minimum for lane k (the same tests in the same order)."""
+def _lane_known(XT, VT, FT, e, k, box, refs, ref_e, n_ref, ref_order, order, exit_energy, exit_distance,
+                exit_harmonic):
+    """minimise._known_minimum for lane k (the same tests in the same order), over the known minima j with
+    ref_order[j] < order (when ref_order is not empty)."""
     n = XT.shape[0]
     kin = -1.0
+    ordered = ref_order.size > 0
     for j in range(n_ref):
+        if ordered and ref_order[j] >= order:
+            continue
         if e <= ref_e[j] or e - ref_e[j] > exit_energy:
             continue
         if kin < 0.0:
@@ -498,8 +510,8 @@ def _lane_known(XT, VT, FT, e, k, box, refs, ref_e, n_ref, exit_energy, exit_dis
 
 
 @njit(cache=True, error_model="numpy")
-def _fire_post(XT, VT, FT, ET, state, moved, e, fm, step, hit, done, box, refs, ref_e, n_ref, ftol, max_steps,
-               exit_energy, exit_distance, exit_harmonic, FM):
+def _fire_post(XT, VT, FT, ET, state, moved, e, fm, step, hit, done, box, refs, ref_e, n_ref, ref_order, order,
+               ftol, max_steps, exit_energy, exit_distance, exit_harmonic, FM):
     """After the force call: FRESH lanes take their first forces; moved lanes count the step and test the
     early stop; a lane whose loop condition now fails (minimise._fire's while test) is marked done."""
     _lane_max_force(FT, FM)
@@ -513,8 +525,8 @@ def _fire_post(XT, VT, FT, ET, state, moved, e, fm, step, hit, done, box, refs, 
             fm[k] = FM[k]
             step[k] += 1
             if n_ref > 0:
-                j = _lane_known(XT, VT, FT, ET[k], k, box, refs, ref_e, n_ref, exit_energy, exit_distance,
-                                exit_harmonic)
+                j = _lane_known(XT, VT, FT, ET[k], k, box, refs, ref_e, n_ref, ref_order, order[k], exit_energy,
+                                exit_distance, exit_harmonic)
                 if j >= 0:
                     hit[k] = j
                     done[k] = True
@@ -528,18 +540,20 @@ def _fire_post(XT, VT, FT, ET, state, moved, e, fm, step, hit, done, box, refs, 
 class LaneFIRE:
     """FIRE 2.0 descents of configurations of one system in W lanes, each lane with its own state.
 
-    ``start(k, x, tag)`` puts a configuration in free lane k; ``step(known)`` advances every lane by one FIRE
+    ``start(k, x, tag, order)`` puts a configuration in free lane k; ``step(known)`` advances every lane by one FIRE
     step (a fresh lane takes its first forces) and returns the lanes that finished, each as
     (lane, tag, x_final, energy, max_force, n_steps, known_index) (-1: not stopped at a known minimum); the lane
     is then free.  ``known`` = (positions (M, N, 3), total energies (M,), m) or None, as for
-    :func:`tlspipe.engine.minimise.fire_minimise`, and may grow between steps.  Other parameters as there.
+    :func:`tlspipe.engine.minimise.fire_minimise`, and may grow between steps; with a fourth member, an int64
+    array ``ref_order`` (M,), a lane started with ``order`` o may stop only at the minima j with ref_order[j] < o.
+    Other parameters as there.
 
     The width: the compiler vectorises the lane loops only from about 24 lanes on (below, each lane costs
     more than a single configuration does), so the default is 32."""
 
     def __init__(self, diameters, box, width: int = 32, ftol: float = 1e-10, max_steps: int = 200_000,
                  exit_energy: float = 0.0, exit_distance: float = 0.0, exit_harmonic: float = 0.0,
-                 margin: float = 0.15, max_allow: float = 0.6, **params):
+                 margin: float = 0.3, max_allow: float = 0.6, **params):
         from . import as_box
         from .minimise import FIRE_DEFAULTS
 
@@ -574,10 +588,12 @@ class LaneFIRE:
         self.n_neg = np.zeros(W, np.int64)
         self.steps = np.zeros(W, np.int64)
         self.hit = np.full(W, -1, np.int64)
+        self.order = np.zeros(W, np.int64)
         self.tags = [None] * W
         self._scratch = [np.zeros(W) for _ in range(8)]
         self.forces = LaneForces(self.diam, self.box, W, margin=margin, max_allow=max_allow)
         self._no_refs = (np.zeros((0, n, 3)), np.zeros(0))
+        self._no_order = np.zeros(0, np.int64)
         self.n_steps_total = 0  # lane steps taken (moved lanes summed over calls)
         self.n_calls = 0
 
@@ -588,7 +604,7 @@ class LaneFIRE:
     def busy(self) -> int:
         return int(np.count_nonzero(self.state != FREE))
 
-    def start(self, k: int, x, tag=None):
+    def start(self, k: int, x, tag=None, order: int = 0):
         if self.state[k] != FREE:
             raise ValueError(f"lane {k} is busy")
         x = np.ascontiguousarray(x, np.float64)
@@ -602,6 +618,7 @@ class LaneFIRE:
         self.alpha[k] = self.p["alpha0"]
         self.n_pos[k] = self.n_neg[k] = self.steps[k] = 0
         self.hit[k] = -1
+        self.order[k] = order
         self.tags[k] = tag
         self.forces.invalidate_lane(k)
 
@@ -619,10 +636,12 @@ class LaneFIRE:
             self.n_calls += 1
             if known is not None and known[2] > 0:
                 refs, ref_e, nref = known[0], known[1], int(known[2])
+                ref_order = known[3] if len(known) > 3 else self._no_order
             else:
-                (refs, ref_e), nref = self._no_refs, 0
+                (refs, ref_e), nref, ref_order = self._no_refs, 0, self._no_order
             _fire_post(self.XT, self.VT, self.FT, self.ET, self.state, self.moved, self.e, self.fm, self.steps,
-                       self.hit, self.done, self.box, refs, ref_e, nref, self.ftol, self.max_steps, *self.exit, FM)
+                       self.hit, self.done, self.box, refs, ref_e, nref, ref_order, self.order, self.ftol,
+                       self.max_steps, *self.exit, FM)
             self.n_steps_total += int(np.count_nonzero(self.moved))
             out += self._collect()
         return out
