@@ -9,7 +9,10 @@ engines --rounds times within the same minutes:
     LammpsEngine.energy_forces (scatter, `run 0`: setup + neighbour build + forces, gather);
   (and, for reference, the native force kernel alone on a fixed list);
   an NVE MD step, neighbour-list rebuilds included: native MD.run against `fix nve` + `run`.
-Usage: python benchmarks/engine.py [--n 1500] [--repeat 2000] [--rounds 3] [--no-lammps]
+The lanes section: L trajectories of the glass (L = 1, 4, 8, 16, 32, 64) in SIMD lanes over one shared list
+(tlspipe.engine.lanes): the force call and the NVE MD step per configuration, rebuilds included, alternated
+round by round with one configuration at a time (ForceField.energy_forces, MD.run).
+Usage: python benchmarks/engine.py [--n 1500] [--repeat 2000] [--rounds 3] [--no-lammps] [--lanes 1,4,8,16]
 """
 
 import argparse
@@ -83,6 +86,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3, help="alternations of native and LAMMPS")
     ap.add_argument("--no-lammps", action="store_true", help="skip the side-by-side LAMMPS figures")
+    ap.add_argument("--lanes", type=lambda s: [int(v) for v in s.split(",")], default=[1, 4, 8, 16, 32, 64],
+                    help="lane counts of the lanes figures")
     a = ap.parse_args()
     n = a.n
     rng = np.random.default_rng(0)
@@ -134,9 +139,68 @@ def main():
     print(f"neighbour_build_us: {(time.perf_counter() - t0) / 20 * 1e6:.0f} us")
     print(f"fire_1e-10_steps_median: {np.median(fire_steps):.0f} steps")
     print(f"fire_1e-10_seconds_median: {np.median(fire_t):.3f} s")
+    lanes_figures(snap, sim.v.copy(), diam, box, a.rounds, a.lanes)
     if not a.no_lammps:
         lammps_side_by_side(a.rounds)
     print(f"force_eval_us: {t_force:.1f}")
+
+
+def lanes_figures(snap, vel, diam, box, rounds, widths):
+    """Force call and NVE MD step per configuration, L trajectories of the glass in lanes
+    (tlspipe.engine.lanes) against one configuration at a time, alternated round by round."""
+    from tlspipe.engine.lanes import LaneForces, LaneMD, lane_width
+
+    n = len(diam)
+    box = engine.as_box(box)
+    lmax = max(widths)
+    # lmax trajectories of the glass, 300 steps apart from the snapshot: the spread of an exploration's lanes
+    X, V = [], []
+    for k in range(lmax):
+        v = engine.maxwell_velocities(n, 0.04, np.random.default_rng([5, k]))
+        m = engine.MD(snap, v, diam, box)
+        m.run(300, dt=0.01)
+        X.append(m.x.copy())
+        V.append(m.v.copy())
+    X, V = np.array(X), np.array(V)
+    ff = engine.ForceField(diam, box)
+    res = {}
+    for _ in range(rounds):
+        for k in range(lmax):
+            ff.reset()
+            ff.energy_forces(X[k])
+        res.setdefault("single_call", []).append(
+            np.median([_median_us(lambda: ff.energy_forces(X[k]), 50) for k in range(0, lmax, max(lmax // 4, 1))]))
+        m = engine.MD(X[0], V[0], diam, box)
+        m.run(10, dt=0.01)
+        t0 = time.process_time()
+        m.run(500, dt=0.01)
+        res.setdefault("single_md", []).append((time.process_time() - t0) / 500 * 1e6)
+        for L in widths:
+            W = lane_width(L)
+            XT = np.empty((n, 3, W))
+            XT[:, :, :L] = np.transpose(X[:L], (1, 2, 0))
+            XT[:, :, L:] = XT[:, :, L - 1: L]
+            FT, ET = np.empty_like(XT), np.empty(W)
+            live = np.zeros(W, np.bool_)
+            live[:L] = True
+            lf = LaneForces(diam, box, W)
+            lf(XT, FT, ET, live)
+            res.setdefault(f"call{L}", []).append(_median_us(lambda: lf(XT, FT, ET, live), 50) / L)
+            md = LaneMD(X[:L], V[:L], diam, box)
+            md.run(10, dt=0.01)
+            t0 = time.process_time()
+            md.run(300, dt=0.01)
+            res.setdefault(f"md{L}", []).append((time.process_time() - t0) / (300 * L) * 1e6)
+            res.setdefault(f"builds{L}", []).append(md.forces.n_builds)
+    fmt = lambda v: " ".join(f"{x:.0f}" for x in v)  # noqa: E731
+    med = {k: float(np.median(v)) for k, v in res.items()}
+    print(f"single_force_call_us: {med['single_call']:.0f} us (persistent list; rounds: {fmt(res['single_call'])})")
+    print(f"single_md_step_us: {med['single_md']:.0f} us (rounds: {fmt(res['single_md'])})")
+    for L in widths:
+        print(f"lanes{L}_force_call_us_per_config: {med[f'call{L}']:.0f} us ({lane_width(L)} lanes allocated; "
+              f"single {med['single_call']:.0f} us; rounds: {fmt(res[f'call{L}'])})")
+        print(f"lanes{L}_md_step_us_per_config: {med[f'md{L}']:.0f} us (single {med['single_md']:.0f} us; "
+              f"{med[f'builds{L}']:.0f} shared-list builds in 310 steps; rounds: {fmt(res[f'md{L}'])})")
 
 
 if __name__ == "__main__":

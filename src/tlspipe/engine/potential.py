@@ -39,6 +39,19 @@ def pair_energy(r2, s):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def pair_ef(q, is2):
+    """The pair law in one place, for every kernel (single configuration, band, lanes): energy v and
+    -(dv/dr)/r of a pair at q = (r / sigma_ij)^2 < RC^2, with the per-pair parameter is2 = 1 / sigma_ij^2
+    stored in the neighbour list: v = q^-6 + C0 + C2 q + C4 q^2, -(dv/dr)/r = (12 q^-7 - 2 C2 - 4 C4 q) is2."""
+    iq = 1.0 / q
+    u6 = iq * iq * iq
+    u12 = u6 * u6
+    e = u12 + C0 + q * (C2 + C4 * q)
+    fr = (12.0 * u12 * iq - 2.0 * C2 - 4.0 * C4 * q) * is2
+    return e, fr
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _store(i, j, sx, sy, sz, s, pi, pj, ps, sh, npairs):
     """Write pair (i, j) with shift (sx, sy, sz) (x_i - x_j - shift is the separation) and sigma_ij = s at
     index npairs, oriented i < j (the shift flips with the orientation); returns npairs + 1."""
@@ -300,11 +313,8 @@ def energy_forces(x, box, pi, pj, ps, sh, npairs, f):
         is2 = ps[p]
         q = (dx * dx + dy * dy + dz * dz) * is2
         if q < RC2:
-            iq = 1.0 / q
-            u6 = iq * iq * iq
-            u12 = u6 * u6
-            e += u12 + C0 + q * (C2 + C4 * q)
-            fr = (12.0 * u12 * iq - 2.0 * C2 - 4.0 * C4 * q) * is2
+            ep, fr = pair_ef(q, is2)
+            e += ep
             fx = fr * dx
             fy = fr * dy
             fz = fr * dz
@@ -473,11 +483,7 @@ def band_energy_forces_shared(XT, pi, pj, ps, sh, npairs, ET, FT):
             q = (dx * dx + dy * dy + dz * dz) * is2
             inside = q < RC2
             q = q if inside else RC2  # a finite stand-in beyond the cutoff, its terms then zeroed
-            iq = 1.0 / q
-            u6 = iq * iq * iq
-            u12 = u6 * u6
-            e = u12 + C0 + q * (C2 + C4 * q)
-            fr = (12.0 * u12 * iq - 2.0 * C2 - 4.0 * C4 * q) * is2
+            e, fr = pair_ef(q, is2)
             e = e if inside else 0.0
             fr = fr if inside else 0.0
             ET[k] += e

@@ -35,6 +35,10 @@ EXPLORE_DEFAULTS = dict(
     exit_energy=1e-4,
     exit_distance=0.02,
     exit_harmonic=0.2,
+    # quenches of one trajectory descend together in this many SIMD lanes (engine.lanes.LaneFIRE, native
+    # engine); 0 or 1: one quench at a time.  The lane width does not change any result, only lanes on or off
+    # does (at rounding level: see tlspipe.sample.explore)
+    lanes=64,
 )
 
 # the paper's quench periods (Methods C), and linear interpolation between them

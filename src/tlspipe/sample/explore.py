@@ -13,6 +13,20 @@ it on thousands of quenches and ``tests/test_explore.py`` on a small exploration
 ``energy_tol`` and their positions within ``position_tol`` (largest minimum-image displacement of any
 particle).  T_ab counts consecutive quenches a -> b (a != b) within a trajectory.
 
+Quenches in lanes (``lanes`` >= 2, the default, native engine): the MD of a trajectory runs ahead and its
+consecutive snapshots descend together, ``lanes`` at a time in SIMD lanes over one shared neighbour list
+(:class:`tlspipe.engine.lanes.LaneFIRE`), each with its own FIRE state, a finished lane refilled with the next
+snapshot; the results are taken in snapshot order, so the registry, the sequence and the refinement of new IS
+proceed exactly as with one quench at a time.  A lane's descent is the FIRE of :mod:`tlspipe.engine.minimise`
+step for step; its forces are summed over pairs in a canonical order, so they differ from the single path's
+by rounding only, and a snapshot on a basin boundary may then end in the neighbouring IS
+(``benchmarks/explore.py`` counts how often: the quench agreement).  The canonical order makes a lane's
+descent independent of its lane companions and of the lane width, so a trajectory's quench ends are a
+deterministic function of the glass, the seed, its index and the parameters.  The early stop in lanes may stop
+a descent where the finished descent of any earlier snapshot of the trajectory ended, taken into the registry
+or not yet (the snapshots of 64 lanes descend at once, and at Tf = 0.092 a new IS turns up every ~7 quenches,
+so the registry alone would come too late); the record is that of descents run to their ends.
+
 Trajectories are independent: each is written to its own checkpoint (``traj_XXXX.npz``, atomic), so a
 killed run resumes where it stopped and trajectories run in parallel processes.  The merge step
 identifies IS across trajectories and writes the HDF5 store atomically.
@@ -38,8 +52,13 @@ log = logging.getLogger("tlspipe.explore")
 
 
 
-# options that change the cost of a trajectory, not its result (the early stop gives the same record)
-RESULT_NEUTRAL = ("early_exit", "exit_energy", "exit_distance", "exit_harmonic")
+# options that change the cost of a trajectory, not its result (the early stop gives the same record; the
+# lane width neither, only whether lanes are used, which _params_key records)
+RESULT_NEUTRAL = ("early_exit", "exit_energy", "exit_distance", "exit_harmonic", "lanes")
+
+
+def uses_lanes(p: dict) -> bool:
+    return p["engine"] == "native" and int(p.get("lanes") or 0) >= 2
 
 
 def default_tau_quench(tf: float) -> float:
@@ -132,6 +151,8 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     exit_params = {k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")}
     if p.get("model_lines") and p["engine"] != "lammps":
         raise ValueError("a model other than the soft spheres is explored with engine 'lammps' only")
+    if uses_lanes(p):
+        return _run_trajectory_lanes(x0, diam, box, traj, seed, p)
     if p["engine"] == "lammps":
         from ..engine.lammps import LammpsEngine
         from ..models import lammps_engine_kwargs
@@ -177,6 +198,11 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
         seq.append(reg.add(etot / n, wrap(xm, box), t, traj))
     if p["engine"] == "lammps":
         lmp.close()
+    return _trajectory_record(reg, seq, n, n_unconverged, n_early, n_fire_steps, n_refine_steps)
+
+
+def _trajectory_record(reg, seq, n, n_unconverged, n_early, n_fire_steps, n_refine_steps) -> dict:
+    """What a trajectory's checkpoint holds."""
     return {
         "energies": np.asarray(reg.energies),
         "positions": np.asarray(reg.positions).reshape(-1, n, 3),
@@ -188,6 +214,96 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
         "n_fire_steps": n_fire_steps,
         "n_refine_steps": n_refine_steps,
     }
+
+
+class _QuenchEnds:
+    """The ends of the trajectory's finished descents (those that converged and did not stop early), in one
+    growing buffer handed to the lanes' early stop: the descent of snapshot k may stop as soon as it is
+    certainly ending where the descent of an earlier snapshot q < k ended, whether or not q has been taken into
+    the registry yet (then k is given q's IS, which q took first)."""
+
+    def __init__(self, n: int):
+        self.pos = np.zeros((64, n, 3))
+        self.etot = np.zeros(64)
+        self.quench = np.zeros(64, np.int64)
+        self.count = 0
+
+    def add(self, x, etot: float, q: int):
+        if self.count == len(self.etot):
+            c = 2 * self.count
+            pos, etot_, quench = np.empty((c,) + self.pos.shape[1:]), np.empty(c), np.empty(c, np.int64)
+            pos[: self.count], etot_[: self.count], quench[: self.count] = self.pos, self.etot, self.quench
+            self.pos, self.etot, self.quench = pos, etot_, quench
+        self.pos[self.count] = x
+        self.etot[self.count] = etot
+        self.quench[self.count] = q
+        self.count += 1
+
+    def known(self):
+        return (self.pos, self.etot, self.count, self.quench) if self.count else None
+
+
+def _run_trajectory_lanes(x0, diam, box, traj: int, seed: int, p: dict) -> dict:
+    """run_trajectory with the quenches in lanes (module docstring); the same record structure.
+
+    The early stop: the descent of snapshot k stops when it is certainly ending where the finished descent of
+    an earlier snapshot q < k ended (:class:`_QuenchEnds`), and k is then given q's IS: the record of descents
+    run to their ends, bit for bit (the registry holds the same IS, refined from the same descents)."""
+    from ..engine.lanes import LaneFIRE
+
+    n = len(diam)
+    rng = np.random.default_rng([seed, traj])
+    v = engine.maxwell_velocities(n, p["T"], rng)
+    n_steps = int(round(p["traj_time"] / p["dt"]))
+    every = max(int(round(p["tau_quench"] / p["dt"])), 1)
+    n_q = n_steps // every
+    reg = ISRegistry(box, p["energy_tol"], p["position_tol"])
+    sim = engine.MD(x0, v, diam, box)
+    fire = LaneFIRE(diam, box, width=min(int(p["lanes"]), max(n_q, 1)), ftol=p["ftol"],
+                    **{k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")})
+    ends = _QuenchEnds(n)
+    seq = []
+    is_of = np.full(n_q, -1, np.int64)  # the IS each taken snapshot ended in
+    n_unconverged = n_early = n_fire_steps = n_refine_steps = 0
+    done: dict[int, tuple] = {}
+    made = taken = 0
+    t = 0.0
+    while taken < n_q:
+        for lane in fire.free_lanes():
+            if made == n_q:
+                break
+            sim.run(every, dt=p["dt"])
+            fire.start(lane, sim.x, tag=made, order=made)
+            made += 1
+        for _, q, xm, etot, fmax, steps, hit in fire.step(ends.known() if p["early_exit"] else None):
+            hit = int(ends.quench[hit]) if hit >= 0 else -1  # the descent whose end it stopped at
+            done[q] = (xm, etot, fmax, steps, hit)
+            if hit < 0 and fmax < p["ftol"] * 10:
+                ends.add(xm, etot, q)
+        while taken in done:  # in snapshot order, as the one-at-a-time loop
+            k = taken
+            xm, etot, fmax, steps, hit = done.pop(k)
+            taken += 1
+            n_fire_steps += steps
+            t += every * p["dt"]
+            if hit >= 0:  # certainly ending in the IS the earlier snapshot `hit` ended in
+                reg.visits[is_of[hit]] += 1
+                seq.append(int(is_of[hit]))
+                is_of[k] = is_of[hit]
+                n_early += 1
+                continue
+            if not fmax < p["ftol"] * 10:
+                n_unconverged += 1
+                seq.append(-1)
+                continue
+            k_is = reg.find(etot / n, wrap(xm, box))
+            if k_is < 0 and p["refine_ftol"] < p["ftol"]:
+                xm, res = engine.fire_minimise(xm, diam, box, ftol=p["refine_ftol"])
+                etot = res.energy
+                n_refine_steps += res.n_steps
+            is_of[k] = reg.add(etot / n, wrap(xm, box), t, traj)
+            seq.append(int(is_of[k]))
+    return _trajectory_record(reg, seq, n, n_unconverged, n_early, n_fire_steps, n_refine_steps)
 
 
 def _checkpoint_path(ckpt_dir: Path, traj: int) -> Path:
@@ -203,6 +319,8 @@ def _params_key(x0, diam, box, seed: int, params: dict) -> str:
     for a in (x0, diam, box):
         h.update(np.ascontiguousarray(a, np.float64).tobytes())
     keys = {k: params[k] for k in sorted(params) if k != "n_traj" and k not in RESULT_NEUTRAL}
+    if uses_lanes(params):  # quenches in lanes round differently from one at a time (not the width)
+        keys["quenches_in_lanes"] = True
     h.update(json.dumps({"seed": seed, **keys}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
