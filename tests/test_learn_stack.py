@@ -218,3 +218,27 @@ def test_the_shap_sample_ranks_the_features_as_all_rows_do():
     assert len(sample) == 300 and sample.index.equals(df.sample(n=300, random_state=2023).index)
     ranked = ranking(shap_values(model, sample[X5]))
     assert ranked[:4] == full[:4] == ["x0", "x1", "x2", "x3"]
+
+
+def test_the_shap_job_reads_only_its_sample_and_draws_the_same_rows(tmp_path):
+    """sample_rows (the shap job's reader) gives exactly shap_sample of all pairs: same rows, same order,
+    across files of several row groups and an empty file, and every row when the sample is bigger."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tlspipe.learn.rounds import sample_rows
+    from tlspipe.loop.run import read_pairs
+
+    df = synthetic(n=2500, seed=3)
+    df[C.GLASS] = np.where(df.index < 1200, "g000", "g001")
+    files = [tmp_path / "a.parquet", tmp_path / "empty.parquet", tmp_path / "b.parquet"]
+    for f, part, rg in ((files[0], df.iloc[:1200], 100), (files[1], df.iloc[:0], 10), (files[2], df.iloc[1200:], 333)):
+        pq.write_table(pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False), f, row_group_size=rg)
+    assert pq.ParquetFile(files[2]).metadata.num_row_groups == 4
+    cols = X5 + [C.GLASS]
+    for n, seed in ((200, 2023), (7, 0), (5000, 1)):
+        ref = shap_sample(read_pairs(files), n, seed)[cols].reset_index(drop=True)
+        got = sample_rows(files, n, seed, columns=cols)
+        assert len(got) == min(n, len(df))
+        pd.testing.assert_frame_equal(got[cols], ref)
+    assert len(sample_rows(files[1:2], 10, 0, columns=cols)) == 0
