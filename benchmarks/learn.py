@@ -13,7 +13,8 @@ and a default LightGBM (library defaults, the task's sample weights):
 - ``{...}_barrier_pearson_log``: the barrier regressor.  The authors' tables hold no barrier, so this one
   runs on the synthetic stand-in table of :func:`synthetic_pairs` (labelled ``synthetic`` in the line).
 - ``{task}_stack_choice``: what the stack chose by cross-validated loss (``ensemble`` or the candidate it
-  fell back to).
+  fell back to); ``{task}_cv_{loss}``: the cross-validated selection loss of every choice, lowest first
+  (the inner CV: the stack's own glass-grouped folds of the training glasses).
 
 SHAP (``shap``): the DW and E_qs models of the default study's size (the authors' rows plus a round's worth
 of rows of its own, see :func:`study_sized_table`), explained on the seeded sample of the ``shap`` job
@@ -173,6 +174,11 @@ def scores(args) -> None:
                 print(f"members_{task}_{name}: {' '.join(f'{k}={v:.4f}' for k, v in member.items())} 1{note}")
             sel = res.get("selection") or {}
             print(f"{task}_stack_choice: {sel.get('chosen', 'ensemble')} ({'fallback' if sel.get('fallback') else 'no fallback'})")
+            # the inner-CV (selection) loss of every choice, lowest first, next to the held-out scores above
+            cvl = sel.get("cv_loss") or {}
+            print(f"{task}_cv_{sel.get('loss', 'loss')}: "
+                  + " ".join(f"{k.replace(' ', '_')}={v:.4f}+-{(sel.get('cv_se') or {}).get(k, 0.0):.4f}"
+                             for k, v in sorted(cvl.items(), key=lambda kv: kv[1])) + " 1 (+- one standard error of the difference to the lowest)")
             print(f"{task}_stack_weights: {' '.join(f'{k}={v:.2f}' for k, v in res['weights'].items())} 1")
             print(f"{task}_stack_fit_seconds: {res['fit_seconds']:.1f} s")
             print(f"{task}_evaluate_seconds: {time.perf_counter() - t0:.1f} s")

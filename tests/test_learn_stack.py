@@ -65,7 +65,8 @@ def _default_lightgbm(df, task, split):
 def test_the_stack_scores_at_least_its_best_member_on_held_out_glasses(authors, task, key):
     """Split seed 0 of the authors' 294 glasses (20% held out).  Measured: DW accuracy 0.8771 (the stack fell
     back to CatBoost, the best member; the weighted ensemble before the fallback gave 0.8709 < 0.8771), Pearson r
-    of log10 E_qs 0.9405 against 0.9362 of the best member (ExtraTrees) and 0.9296 of a default LightGBM."""
+    of log10 E_qs 0.9362 (the stack fell back to ExtraTrees, the best member, by the one-standard-error rule;
+    the layer-2 ExtraTrees of lower CV loss gave 0.9405 before that rule) and 0.9296 of a default LightGBM."""
     df = authors if task == "dw" else authors[(authors[C.IS_DW] == 1) & authors[C.E_QS].notna()]
     res = evaluate(df, task, FAST, features=FEATS, seed=0)
     members = {k: v[key] for k, v in res["members"].items()}
@@ -73,7 +74,10 @@ def test_the_stack_scores_at_least_its_best_member_on_held_out_glasses(authors, 
     assert res["stack"][key] >= members[best], (res["stack"][key], members, res["weights"])
     assert res["stack"][key] >= _default_lightgbm(df, task, 0)
     sel = res["selection"]
-    assert sel["cv_loss"][sel["chosen"]] == min(sel["cv_loss"].values())
+    # the one-standard-error rule: within one SE of the lowest CV loss, the simplest such choice
+    lowest = min(sel["cv_loss"].values())
+    assert sel["cv_loss"][sel["lowest_cv_loss"]] == lowest
+    assert sel["cv_loss"][sel["chosen"]] - lowest <= sel["cv_se"][sel["chosen"]]
     assert sel["fallback"] == (sel["chosen"] != "ensemble")
     if sel["fallback"]:
         assert any(e.startswith(f"stack fell back to {sel['chosen']}") for e in res["events"])
