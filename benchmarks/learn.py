@@ -311,6 +311,22 @@ def shapjob(args) -> None:
             for t in dirs:
                 pd.testing.assert_frame_equal(pd.read_parquet(root / f"shap_{t}_new.parquet"),
                                               pd.read_parquet(root / f"shap_{t}_earlier.parquet"))
+        # the reading alone (one model's sample), alternated: the job's earlier way against sample_rows
+        from tlspipe.learn.rounds import sample_rows
+
+        feats = list(models["qs"].features)
+        reads = {"new": [], "earlier": []}
+        for r in range(args.ab_rounds):
+            for label in ("new", "earlier") if r % 2 == 0 else ("earlier", "new"):
+                t0, c0 = time.perf_counter(), time.process_time()
+                if label == "new":
+                    sample_rows(files, SHAP_ROWS, STUDY_SEED, columns=feats)
+                else:
+                    shap_sample(read_pairs(files), SHAP_ROWS, STUDY_SEED)
+                reads[label].append((time.perf_counter() - t0, time.process_time() - c0))
+        for label, v in reads.items():
+            print(f"shapjob_{label}_read_seconds: {np.median([a for a, _ in v]):.2f} s "
+                  f"(cpu {np.median([b for _, b in v]):.2f} s; median of {len(v)}; one model's sample)")
         for label, v in times.items():
             print(f"shapjob_{label}_seconds: {np.median([a for a, _ in v]):.1f} s (median of {len(v)})")
             print(f"shapjob_{label}_cpu_seconds: {np.median([b for _, b in v]):.1f} s")
