@@ -177,7 +177,7 @@ def scores(args) -> None:
             # the inner-CV (selection) loss of every choice, lowest first, next to the held-out scores above
             cvl = sel.get("cv_loss") or {}
             print(f"{task}_cv_{sel.get('loss', 'loss')}: "
-                  + " ".join(f"{k.replace(' ', '_')}={v:.4f}+-{(sel.get('cv_se') or {}).get(k, 0.0):.4f}"
+                  + " ".join(f"{k.replace(' ', '_')}={v:.4f}+-{(sel.get('cv_se') or {}).get(k, 0.0):.2g}"
                              for k, v in sorted(cvl.items(), key=lambda kv: kv[1])) + " 1 (+- one standard error of the difference to the lowest)")
             print(f"{task}_stack_weights: {' '.join(f'{k}={v:.2f}' for k, v in res['weights'].items())} 1")
             print(f"{task}_stack_fit_seconds: {res['fit_seconds']:.1f} s")
