@@ -13,12 +13,19 @@ and a default LightGBM (library defaults, the task's sample weights):
 - ``{...}_barrier_pearson_log``: the barrier regressor.  The authors' tables hold no barrier, so this one
   runs on the synthetic stand-in table of :func:`synthetic_pairs` (labelled ``synthetic`` in the line).
 - ``{task}_stack_choice``: what the stack chose by cross-validated loss (``ensemble`` or the candidate it
-  fell back to).
+  fell back to); ``{task}_cv_{loss}``: the cross-validated selection loss of every choice, lowest first
+  (the inner CV: the stack's own glass-grouped folds of the training glasses).
 
 SHAP (``shap``): the DW and E_qs models of the default study's size (the authors' rows plus a round's worth
 of rows of its own, see :func:`study_sized_table`), explained on the seeded sample of the ``shap`` job
 (``--shap-rows``, the job's default) and on the job's earlier 2,000 (``--shap-full-rows``): seconds of each and whether the features'
 mean-|SHAP| ranking (Fig. 5's order) is the same.
+
+The shap job (``shapjob``): ``learn.rounds.shap_round`` for the DW and E_qs models of the default study's
+size on stand-in pair tables of its size (``--job-pairs``, 4.6 M pairs in two glasses' files, written as the
+pair step writes them: its schema, compression and row groups), against the job's earlier way (read every
+pair with ``read_pairs``, then ``shap_sample``), alternated ``--ab-rounds`` times in one run; the two give
+the same table (checked).
 
 Training (``train``): the three models of one round of the default study on the same table: seconds each
 and in all (the ``train`` job's work).
@@ -28,7 +35,7 @@ Inference (``inference``): throughput of the refit DW classifier on 2 threads, o
 
 Prints ``name: value unit`` lines.  Training uses --train-threads (default 1: the machine is shared),
 prediction --threads (default 2).
-Run: python benchmarks/learn.py [--sections scores,shap,train,inference] [--splits 0,1,2] [--budget 600]
+Run: python benchmarks/learn.py [--sections scores,shap,shapjob,train,inference] [--splits 0,1,2] [--budget 600]
 """
 
 from __future__ import annotations
@@ -167,6 +174,11 @@ def scores(args) -> None:
                 print(f"members_{task}_{name}: {' '.join(f'{k}={v:.4f}' for k, v in member.items())} 1{note}")
             sel = res.get("selection") or {}
             print(f"{task}_stack_choice: {sel.get('chosen', 'ensemble')} ({'fallback' if sel.get('fallback') else 'no fallback'})")
+            # the inner-CV (selection) loss of every choice, lowest first, next to the held-out scores above
+            cvl = sel.get("cv_loss") or {}
+            print(f"{task}_cv_{sel.get('loss', 'loss')}: "
+                  + " ".join(f"{k.replace(' ', '_')}={v:.4f}+-{(sel.get('cv_se') or {}).get(k, 0.0):.2g}"
+                             for k, v in sorted(cvl.items(), key=lambda kv: kv[1])) + " 1 (+- one standard error of the difference to the lowest)")
             print(f"{task}_stack_weights: {' '.join(f'{k}={v:.2f}' for k, v in res['weights'].items())} 1")
             print(f"{task}_stack_fit_seconds: {res['fit_seconds']:.1f} s")
             print(f"{task}_evaluate_seconds: {time.perf_counter() - t0:.1f} s")
@@ -233,6 +245,95 @@ def shap(args) -> None:
     print(f"load_average_1min: {os.getloadavg()[0]:.2f} 1")
 
 
+def _standin_pair_files(root: Path, n_pairs: int, seed: int = 0) -> list[Path]:
+    """Two glasses' pair tables of n_pairs in all: authors' feature rows drawn with replacement, in the pair
+    step's schema, compression and row groups (tlspipe.pairs.features)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tlspipe.pairs.features import CHUNK_ROWS, WRITE_OPTIONS, output_schema
+
+    a = authors_table()
+    rng = np.random.default_rng(seed)
+    schema = output_schema(3)
+    files = []
+    for k, n in enumerate((n_pairs // 2, n_pairs - n_pairs // 2)):
+        f = root / f"g{k:03d}.parquet"
+        with pq.ParquetWriter(f, schema, **WRITE_OPTIONS) as writer:
+            for start in range(0, n, CHUNK_ROWS):
+                m = min(CHUNK_ROWS, n - start)
+                rows = a.iloc[rng.integers(0, len(a), m)]
+                cols = {C.GLASS: np.full(m, f"g{k:03d}"), C.IS_A: np.arange(start, start + m),
+                        C.IS_B: np.arange(start, start + m) + 1}
+                for name in C.feature_columns(3):
+                    cols[name] = rows[name].to_numpy() if name in rows else rng.poisson(2.0, m)
+                writer.write_table(pa.table(cols, schema=schema), row_group_size=CHUNK_ROWS)
+        files.append(f)
+    return files
+
+
+def shapjob(args) -> None:
+    import tempfile
+
+    from tlspipe.learn import save
+    from tlspipe.learn.explain import shap_sample
+    from tlspipe.learn.rounds import _load_or_none, shap_round
+    from tlspipe.loop.run import read_pairs
+    from tlspipe.util.io import write_parquet
+
+    def earlier_job(model_dir, files, out, seed, max_rows=SHAP_ROWS):  # the job before it read only its sample
+        model = _load_or_none(model_dir)
+        sample = shap_sample(read_pairs(files), max_rows, seed)
+        df = shap_values(model, sample).reset_index(drop=True)
+        for c in model.features:
+            df[f"value_{c}"] = sample[c].to_numpy()
+        write_parquet(df, out)
+        return df
+
+    table = study_sized_table()
+    models, _, _ = _models(table, ("dw", "qs"), args)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        files = _standin_pair_files(root, args.job_pairs)
+        print(f"shapjob_pairs: {args.job_pairs} pairs ({len(files)} files)")
+        dirs = {}
+        for task, model in models.items():
+            dirs[task] = root / f"model_{task}"
+            save(model, dirs[task])
+        times = {"new": [], "earlier": []}
+        for r in range(args.ab_rounds):
+            for label, job in (("new", shap_round), ("earlier", earlier_job)) if r % 2 == 0 else \
+                    (("earlier", earlier_job), ("new", shap_round)):
+                t0, c0 = time.perf_counter(), time.process_time()
+                out = {t: job(d, files, root / f"shap_{t}_{label}.parquet", STUDY_SEED) for t, d in dirs.items()}
+                times[label].append((time.perf_counter() - t0, time.process_time() - c0))
+                print(f"shapjob_{label}_round{r}_seconds: {times[label][-1][0]:.1f} s (cpu {times[label][-1][1]:.1f} s)")
+            for t in dirs:
+                pd.testing.assert_frame_equal(pd.read_parquet(root / f"shap_{t}_new.parquet"),
+                                              pd.read_parquet(root / f"shap_{t}_earlier.parquet"))
+        # the reading alone (one model's sample), alternated: the job's earlier way against sample_rows
+        from tlspipe.learn.rounds import sample_rows
+
+        feats = list(models["qs"].features)
+        reads = {"new": [], "earlier": []}
+        for r in range(args.ab_rounds):
+            for label in ("new", "earlier") if r % 2 == 0 else ("earlier", "new"):
+                t0, c0 = time.perf_counter(), time.process_time()
+                if label == "new":
+                    sample_rows(files, SHAP_ROWS, STUDY_SEED, columns=feats)
+                else:
+                    shap_sample(read_pairs(files), SHAP_ROWS, STUDY_SEED)
+                reads[label].append((time.perf_counter() - t0, time.process_time() - c0))
+        for label, v in reads.items():
+            print(f"shapjob_{label}_read_seconds: {np.median([a for a, _ in v]):.2f} s "
+                  f"(cpu {np.median([b for _, b in v]):.2f} s; median of {len(v)}; one model's sample)")
+        for label, v in times.items():
+            print(f"shapjob_{label}_seconds: {np.median([a for a, _ in v]):.1f} s (median of {len(v)})")
+            print(f"shapjob_{label}_cpu_seconds: {np.median([b for _, b in v]):.1f} s")
+        print("shapjob_same_table: 1 1")
+    print(f"load_average_1min: {os.getloadavg()[0]:.2f} 1")
+
+
 def inference(args) -> None:
     df = synthetic_pairs(args.rows, args.glasses)
     cfg = {"n_threads": args.train_threads, "time_budget": args.budget}
@@ -265,6 +366,8 @@ def main(argv=None) -> None:
     ap.add_argument("--budget", type=float, default=600.0, help="learn.time_budget cap of every fit, s (the default study's)")
     ap.add_argument("--shap-rows", type=int, default=SHAP_ROWS, help="pairs of the shap job's sample")
     ap.add_argument("--shap-full-rows", type=int, default=2000, help="pairs of the reference (the job's earlier sample)")
+    ap.add_argument("--job-pairs", type=int, default=4_600_000, help="pairs of the shapjob stand-in tables")
+    ap.add_argument("--ab-rounds", type=int, default=3, help="alternations of the shapjob A/B")
     ap.add_argument("--rows", type=int, default=20_000, help="rows of the synthetic table (inference)")
     ap.add_argument("--glasses", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2, help="prediction threads")
@@ -276,7 +379,7 @@ def main(argv=None) -> None:
     args.tasks = args.tasks.split(",")
     sections = ["inference"] if args.quick else args.sections.split(",")
     for name in sections:
-        {"scores": scores, "shap": shap, "train": train, "inference": inference}[name](args)
+        {"scores": scores, "shap": shap, "shapjob": shapjob, "train": train, "inference": inference}[name](args)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def _default_lightgbm(df, task, split):
 def test_the_stack_scores_at_least_its_best_member_on_held_out_glasses(authors, task, key):
     """Split seed 0 of the authors' 294 glasses (20% held out).  Measured: DW accuracy 0.8771 (the stack fell
     back to CatBoost, the best member; the weighted ensemble before the fallback gave 0.8709 < 0.8771), Pearson r
-    of log10 E_qs 0.9405 against 0.9362 of the best member (ExtraTrees) and 0.9296 of a default LightGBM."""
+    of log10 E_qs 0.9362 (the stack fell back to ExtraTrees, the best member, by its current selection;
+    the stack gave 0.9405 before it) and 0.9296 of a default LightGBM."""
     df = authors if task == "dw" else authors[(authors[C.IS_DW] == 1) & authors[C.E_QS].notna()]
     res = evaluate(df, task, FAST, features=FEATS, seed=0)
     members = {k: v[key] for k, v in res["members"].items()}
@@ -73,7 +74,10 @@ def test_the_stack_scores_at_least_its_best_member_on_held_out_glasses(authors, 
     assert res["stack"][key] >= members[best], (res["stack"][key], members, res["weights"])
     assert res["stack"][key] >= _default_lightgbm(df, task, 0)
     sel = res["selection"]
-    assert sel["cv_loss"][sel["chosen"]] == min(sel["cv_loss"].values())
+    # the one-standard-error rule: within one SE of the lowest CV loss, the simplest such choice
+    lowest = min(sel["cv_loss"].values())
+    assert sel["cv_loss"][sel["lowest_cv_loss"]] == lowest
+    assert sel["cv_loss"][sel["chosen"]] - lowest <= sel["cv_se"][sel["chosen"]]
     assert sel["fallback"] == (sel["chosen"] != "ensemble")
     if sel["fallback"]:
         assert any(e.startswith(f"stack fell back to {sel['chosen']}") for e in res["events"])
@@ -218,3 +222,27 @@ def test_the_shap_sample_ranks_the_features_as_all_rows_do():
     assert len(sample) == 300 and sample.index.equals(df.sample(n=300, random_state=2023).index)
     ranked = ranking(shap_values(model, sample[X5]))
     assert ranked[:4] == full[:4] == ["x0", "x1", "x2", "x3"]
+
+
+def test_the_shap_job_reads_only_its_sample_and_draws_the_same_rows(tmp_path):
+    """sample_rows (the shap job's reader) gives exactly shap_sample of all pairs: same rows, same order,
+    across files of several row groups and an empty file, and every row when the sample is bigger."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tlspipe.learn.rounds import sample_rows
+    from tlspipe.loop.run import read_pairs
+
+    df = synthetic(n=2500, seed=3)
+    df[C.GLASS] = np.where(df.index < 1200, "g000", "g001")
+    files = [tmp_path / "a.parquet", tmp_path / "empty.parquet", tmp_path / "b.parquet"]
+    for f, part, rg in ((files[0], df.iloc[:1200], 100), (files[1], df.iloc[:0], 10), (files[2], df.iloc[1200:], 333)):
+        pq.write_table(pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False), f, row_group_size=rg)
+    assert pq.ParquetFile(files[2]).metadata.num_row_groups == 4
+    cols = X5 + [C.GLASS]
+    for n, seed in ((200, 2023), (7, 0), (5000, 1)):
+        ref = shap_sample(read_pairs(files), n, seed)[cols].reset_index(drop=True)
+        got = sample_rows(files, n, seed, columns=cols)
+        assert len(got) == min(n, len(df))
+        pd.testing.assert_frame_equal(got[cols], ref)
+    assert len(sample_rows(files[1:2], 10, 0, columns=cols)) == 0

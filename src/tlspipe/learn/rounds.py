@@ -146,19 +146,68 @@ def predict_round(model_dirs: dict, pair_files, glass_tf: dict, out_file, thread
     return df
 
 
+def sample_rows(pair_files, max_rows: int, seed: int, columns=None) -> pd.DataFrame:
+    """The rows :func:`tlspipe.learn.explain.shap_sample` draws from the concatenated pair tables
+    (``read_pairs(pair_files).sample(n=min(max_rows, N), random_state=seed)``, in the drawn order, index
+    0..n-1), without reading every pair.
+
+    The positions are drawn exactly as pandas draws them (``numpy.random.RandomState(seed).choice(N, n,
+    replace=False)`` over the N rows of all files in order, N from the files' Parquet metadata), so the
+    sample is the same rows as before; only the row groups holding a drawn row are read, and only
+    ``columns`` (all when None).  Memory: one row group of ``columns`` at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = list(pair_files)
+    metas = [pq.ParquetFile(f).metadata for f in files]
+    counts = np.array([m.num_rows for m in metas], dtype=np.int64)
+    n_total = int(counts.sum())
+    if n_total == 0:
+        return read_pairs(files[:1], columns=columns).iloc[:0]
+    n = min(int(max_rows), n_total)
+    pos = np.random.RandomState(seed).choice(n_total, size=n, replace=False).astype(np.intp, copy=False)
+    file_start = np.concatenate([[0], np.cumsum(counts)])
+    pieces, order = [], []
+    for k, f in enumerate(files):
+        sel = np.flatnonzero((pos >= file_start[k]) & (pos < file_start[k + 1]))
+        if len(sel) == 0:
+            continue
+        local = pos[sel] - file_start[k]
+        rg_rows = np.array([metas[k].row_group(i).num_rows for i in range(metas[k].num_row_groups)], dtype=np.int64)
+        rg_start = np.concatenate([[0], np.cumsum(rg_rows)])
+        rg_of = np.searchsorted(rg_start, local, side="right") - 1
+        with pq.ParquetFile(f) as pf:
+            for rg in np.unique(rg_of):
+                in_rg = rg_of == rg
+                t = pf.read_row_group(int(rg), columns=columns)
+                pieces.append(t.take(pa.array(local[in_rg] - rg_start[rg])))
+                order.append(sel[in_rg])
+    table = pa.concat_tables(pieces)
+    df = table.to_pandas()
+    # back to the drawn order
+    inv = np.empty(n, dtype=np.intp)
+    inv[np.concatenate(order)] = np.arange(n)
+    return df.iloc[inv].reset_index(drop=True)
+
+
 def shap_round(model_dir, pair_files, out_file, seed: int, max_rows: int = 200) -> pd.DataFrame:
-    """SHAP values of a model on a sample of pairs: one column per feature, feature values as value_*."""
+    """SHAP values of a model on a sample of pairs: one column per feature, feature values as value_*.
+
+    The sample is :func:`sample_rows` (the rows ``shap_sample`` draws from all pairs, read alone: the
+    model's feature columns of the row groups that hold them, not every pair)."""
     from ..learn import shap_values
 
     model = _load_or_none(model_dir)
-    pairs = read_pairs(pair_files)
-    if model is None or len(pairs) == 0:
+    if model is None:
         df = pd.DataFrame()
     else:
-        sample = pairs.sample(n=min(max_rows, len(pairs)), random_state=seed)
-        sv = shap_values(model, sample)
-        df = sv.reset_index(drop=True)
-        for c in model.features:
-            df[f"value_{c}"] = sample[c].to_numpy()
+        sample = sample_rows(pair_files, max_rows, seed, columns=list(model.features))
+        if len(sample) == 0:
+            df = pd.DataFrame()
+        else:
+            sv = shap_values(model, sample)
+            df = sv.reset_index(drop=True)
+            for c in model.features:
+                df[f"value_{c}"] = sample[c].to_numpy()
     _write_parquet(df, out_file)
     return df
