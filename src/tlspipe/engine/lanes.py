@@ -31,6 +31,13 @@ FIRE.  :class:`LaneFIRE` runs the FIRE 2.0 of :mod:`tlspipe.engine.minimise` in 
 own state (dt, alpha, velocity, the counts of up- and downhill steps, step count, convergence and the early stop
 at a known minimum), step for step the arithmetic of ``minimise._fire``; a lane that finishes is handed back and
 may be refilled with the next configuration while the others go on.
+
+Mixed precision (opt-in).  :class:`MixedLaneFIRE` runs the bulk of each descent in float32 lanes
+(:func:`band_energy_forces_shared32`, twice the lanes per SIMD register) and its end in float64 lanes, each
+half of the lanes in flight.  Measured on the exploration benchmark it is slower than the float64 lanes: the
+float32 force call is ~1.5x cheaper per configuration at equal width, but each stage then has half the lanes,
+where the vectorised loop is less efficient, and the FIRE update mixing float32 arrays with float64 lane
+scalars is slower (README, "Speed").
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ deterministic function of the glass, the seed, its index and the parameters.  Th
 a descent where the finished descent of any earlier snapshot of the trajectory ended, taken into the registry
 or not yet (the snapshots of 64 lanes descend at once, and at Tf = 0.092 a new IS turns up every ~7 quenches,
 so the registry alone would come too late); the record is that of descents run to their ends.
+``lane_precision: mixed`` (opt-in) descends in float32 lanes until max_i |F_i| < ``lane_switch_force`` and ends
+each descent in float64 (:class:`tlspipe.engine.lanes.MixedLaneFIRE`); it rounds differently again, so it is part
+of the checkpoints' parameter key.
 
 Trajectories are independent: each is written to its own checkpoint (``traj_XXXX.npz``, atomic), so a
 killed run resumes where it stopped and trajectories run in parallel processes.  The merge step
