@@ -22,9 +22,16 @@ Per setting:
      (two-sample Kolmogorov-Smirnov p-value).  Trajectories are chaotic and the two paths round differently, so
      the records are compared statistically, not bit for bit.
 
+Variants (--variants, alternated with the two paths above in the same rounds, one line each,
+``{setting}_seconds_per_quench_{variant}``, ``..._distinct_is_per_cpu_minute_{variant}``, ``{setting}_{variant}_speedup``
+against the single path and ``{setting}_{variant}_vs_lanes`` against today's lanes):
+  lanes_mixed: ``lane_precision: mixed`` (the bulk of each descent in float32 lanes, its end in float64; its quench
+               agreement is measured on the same snapshots, ``{setting}_quench_agreement_lanes_mixed``);
+  lanes32:     ``lanes: 32`` (fewer descents in flight: fewer early stops lost, narrower vectors).
+
 Prints `name: value unit` lines.
 Usage: python benchmarks/explore.py [--quenches 1000] [--rounds 2] [--agreement 1000] [--lanes 64]
-                                    [--settings tf0.092,tf0.062]
+                                    [--settings tf0.092,tf0.062] [--variants lanes_mixed,lanes32]
 """
 
 import argparse
@@ -74,8 +81,8 @@ def snapshots(x0, diam, box, n_snap, every, seed=1):
     return out
 
 
-def agreement(name, x0, diam, box, every, n_snap, lanes):
-    from tlspipe.engine.lanes import LaneFIRE
+def agreement(name, x0, diam, box, every, n_snap, lanes, mixed=False):
+    from tlspipe.engine.lanes import LaneFIRE, MixedLaneFIRE
 
     n = len(diam)
     ftol = EXPLORE_DEFAULTS["ftol"]
@@ -86,6 +93,24 @@ def agreement(name, x0, diam, box, every, n_snap, lanes):
     t0 = time.process_time()
     lane = LaneFIRE(diam, box, width=lanes, ftol=ftol).run(snaps)
     t_lanes = time.process_time() - t0
+    agree, unexplained = _agreement_report(name, "", x0, diam, box, snaps, single, lane, n_snap)
+    print(f"{name}_full_quench_seconds_single: {t_single / n_snap:.4f} s (no early stop)")
+    print(f"{name}_full_quench_seconds_lanes: {t_lanes / n_snap:.4f} s (no early stop, {lanes} lanes)")
+    if mixed:
+        t0 = time.process_time()
+        lane = MixedLaneFIRE(diam, box, width=lanes, ftol=ftol,
+                             switch_force=EXPLORE_DEFAULTS["lane_switch_force"]).run(snaps)
+        t_mixed = time.process_time() - t0
+        am, um = _agreement_report(name, "_lanes_mixed", x0, diam, box, snaps, single, lane, n_snap)
+        print(f"{name}_full_quench_seconds_lanes_mixed: {t_mixed / n_snap:.4f} s (no early stop, {lanes} lanes, "
+              f"float32 until max|F| < {EXPLORE_DEFAULTS['lane_switch_force']:g})")
+        return agree, unexplained, am, um
+    return agree, unexplained, None, None
+
+
+def _agreement_report(name, suffix, x0, diam, box, snaps, single, lane, n_snap):
+    n = len(diam)
+    ftol = EXPLORE_DEFAULTS["ftol"]
     agree, same_steps, explained, unconverged = 0, 0, 0, 0
     rng = np.random.default_rng(0)
     lines = []
@@ -103,18 +128,16 @@ def agreement(name, x0, diam, box, every, n_snap, lanes):
                         "lanes" if same_is(xp, rp.energy, xl, el, n, box) else "other")
         boundary = any(e != "single" for e in ends)
         explained += boundary
-        lines.append(f"{name}_disagreement: snapshot {k}: single E/N {rs.energy / n:.10f} ({rs.n_steps} steps), lanes "
+        lines.append(f"{name}_disagreement{suffix}: snapshot {k}: single E/N {rs.energy / n:.10f} ({rs.n_steps} steps), lanes "
                      f"{el / n:.10f} ({stl} steps), largest displacement {min_image_max_disp(xs, xl, box):.3g}; "
                      f"perturbed by 1e-12 single quenches end at {ends}: "
                      f"{'a basin boundary (rounding decides)' if boundary else 'NOT explained'}")
-    print(f"{name}_quench_agreement: {agree / n_snap:.4f} ({agree} of {n_snap} snapshots reach the same IS; "
+    print(f"{name}_quench_agreement{suffix}: {agree / n_snap:.4f} ({agree} of {n_snap} snapshots reach the same IS; "
           f"{n_snap - agree - explained} disagreements unexplained)")
     for s in lines:
         print(s)
-    print(f"{name}_quench_same_step_count: {same_steps} of {n_snap}")
-    print(f"{name}_quench_unconverged: {unconverged} of {n_snap}")
-    print(f"{name}_full_quench_seconds_single: {t_single / n_snap:.4f} s (no early stop)")
-    print(f"{name}_full_quench_seconds_lanes: {t_lanes / n_snap:.4f} s (no early stop, {lanes} lanes)")
+    print(f"{name}_quench_same_step_count{suffix}: {same_steps} of {n_snap}")
+    print(f"{name}_quench_unconverged{suffix}: {unconverged} of {n_snap}")
     return agree, n_snap - agree - explained
 
 
@@ -166,10 +189,17 @@ def main():
     ap.add_argument("--md-steps", type=int, default=2000)
     ap.add_argument("--lanes", type=int, default=EXPLORE_DEFAULTS["lanes"])
     ap.add_argument("--settings", default="tf0.092,tf0.062")
+    ap.add_argument("--variants", default="lanes_mixed,lanes32", help="comma-separated, or '' for none")
     ap.add_argument("--n", type=int, default=1500, help="particles of the tf0.092 glass")
     a = ap.parse_args()
     settings = {"tf0.092": (glass_092, 0.05), "tf0.062": (glass_062, 0.2)}
     tot_agree = tot_snap = tot_unexplained = 0
+    mix_agree = mix_unexplained = 0
+    variants = [v for v in a.variants.split(",") if v]
+    known_variants = {"lanes_mixed": dict(lane_precision="mixed"), "lanes32": dict(lanes=32)}
+    for v in variants:
+        if v not in known_variants:
+            raise SystemExit(f"--variants: unknown variant {v!r}; known: {sorted(known_variants)}")
     for name in a.settings.split(","):
         make, tau = settings[name]
         x0, diam, box = make(a.n) if make is glass_092 else make()
@@ -178,6 +208,8 @@ def main():
         every = int(round(tau / EXPLORE_DEFAULTS["dt"]))
         p = dict(EXPLORE_DEFAULTS, tau_quench=tau, traj_time=a.quenches * tau)
         paths = {"single": dict(p, lanes=0), "lanes": dict(p, lanes=a.lanes)}
+        for v in variants:
+            paths[v] = dict(dict(p, lanes=a.lanes), **known_variants[v])
         for q in paths.values():
             run_trajectory(x0, diam, box, 0, 1, dict(q, traj_time=2 * tau))  # compile
         cpu = {k: [] for k in paths}
@@ -206,6 +238,13 @@ def main():
         ratios = np.array(cpu["single"]) / np.array(cpu["lanes"])
         print(f"{name}_lanes_speedup: {np.median(ratios):.2f} x (rounds: {' '.join(f'{v:.2f}' for v in ratios)}; "
               f"IS per CPU-minute {rate['lanes'] / rate['single']:.2f} x)")
+        for v in variants:
+            rs = np.array(cpu["single"]) / np.array(cpu[v])
+            rl = np.array(cpu["lanes"]) / np.array(cpu[v])
+            print(f"{name}_{v}_speedup: {np.median(rs):.2f} x (rounds: {' '.join(f'{x:.2f}' for x in rs)}; "
+                  f"IS per CPU-minute {rate[v] / rate['single']:.2f} x)")
+            print(f"{name}_{v}_vs_lanes: {np.median(rl):.2f} x (rounds: {' '.join(f'{x:.2f}' for x in rl)}; "
+                  f"IS per CPU-minute {rate[v] / rate['lanes']:.2f} x)")
         ea, eb = out["single_store"].energy, out["lanes_store"].energy
         print(f"{name}_is_energy_ks_pvalue: {ks_2samp(ea, eb).pvalue:.3f} (IS energies per particle of the two "
               f"records: mean {ea.mean():.6f} against {eb.mean():.6f})")
@@ -217,14 +256,21 @@ def main():
         print(f"{name}_records_same_is: {int(same.sum())} of {nq} quenches of the alternated runs end in an IS of the "
               f"same energy in both records")
         if a.agreement:
-            ag, unexplained = agreement(name, x0, diam, box, every, a.agreement, a.lanes)
+            ag, unexplained, am, um = agreement(name, x0, diam, box, every, a.agreement, a.lanes,
+                                                mixed="lanes_mixed" in variants)
             tot_agree += ag
             tot_snap += a.agreement
             tot_unexplained += unexplained
+            if am is not None:
+                mix_agree += am
+                mix_unexplained += um
         if a.md_steps:
             md_drift(name, x0, diam, box, a.md_steps)
     print(f"quench_agreement_all: {tot_agree / max(tot_snap, 1):.4f} ({tot_agree} of {tot_snap} snapshots; "
           f"{tot_unexplained} disagreements unexplained)")
+    if "lanes_mixed" in variants and tot_snap:
+        print(f"quench_agreement_all_lanes_mixed: {mix_agree / tot_snap:.4f} ({mix_agree} of {tot_snap} snapshots; "
+              f"{mix_unexplained} disagreements unexplained)")
 
 
 if __name__ == "__main__":

@@ -117,3 +117,76 @@ def test_lane_md_follows_single_md_and_conserves_energy_as_it_does(small_glass):
     assert max(drift["single"]) < 1e-4  # velocity Verlet at dt = 0.01 conserves energy
     assert max(drift["lanes"]) < 2 * max(drift["single"]) + 1e-7
     assert lm.forces.n_builds >= 2  # the shared list was rebuilt as the lanes moved apart
+
+
+def test_float32_lane_forces_are_the_float64_ones_to_single_precision(snaps):
+    """band_energy_forces_shared32 (LaneForces dtype float32) against the double-precision lanes: forces within
+    1e-5 of the largest force component, energies within 1e-6 relative (float32 rounding, ~6e-8, summed over
+    ~1,500 pairs), and not equal (it is single precision)."""
+    from tlspipe.engine.lanes import LaneForces
+
+    X, diam, box = snaps
+    E, F = lane_energy_forces(X, diam, box)
+    W = 16
+    XT = np.zeros((len(diam), 3, W), np.float32)
+    XT[:, :, : len(X)] = np.transpose(X, (1, 2, 0))
+    XT[:, :, len(X):] = XT[:, :, len(X) - 1: len(X)]
+    FT = np.empty_like(XT)
+    ET = np.empty(W, np.float32)
+    live = np.zeros(W, np.bool_)
+    live[: len(X)] = True
+    LaneForces(diam, box, W, dtype=np.float32)(XT, FT, ET, live)
+    F32 = np.transpose(FT[:, :, : len(X)], (2, 0, 1)).astype(np.float64)
+    scale = np.abs(F).max()
+    err = np.abs(F32 - F).max() / scale
+    assert 0 < err < 1e-5
+    np.testing.assert_allclose(ET[: len(X)], E, rtol=1e-6)
+    with pytest.raises(ValueError, match="float64 or float32"):
+        LaneForces(diam, box, W, dtype=np.int32)
+
+
+def test_mixed_precision_lane_fire_reaches_the_single_fire_minimum(snaps):
+    """MixedLaneFIRE: float32 lanes until max|F| < switch_force, then float64 to ftol: the minimum of
+    fire_minimise (energy to 1e-11 relative, positions to 1e-6), converged in double precision, with both stages
+    used (8 + 8 lanes for 12 descents: refills and waits for a float64 lane)."""
+    from tlspipe.engine.lanes import MixedLaneFIRE
+
+    X, diam, box = snaps
+    mixed = MixedLaneFIRE(diam, box, width=16, ftol=1e-8, switch_force=1e-2)
+    res = mixed.run(list(X))
+    assert mixed.low.n_steps_total > 0 and mixed.high.n_steps_total > 0
+    assert mixed.low.W == 8 and mixed.high.W == 8
+    for x, (xl, el, fml, steps, hit) in zip(X, res):
+        xs, rs = engine.fire_minimise(x, diam, box, ftol=1e-8)
+        assert fml < 1e-8 and hit == -1
+        assert el == pytest.approx(rs.energy, rel=1e-11)
+        assert np.abs(xl - xs).max() < 1e-6
+        assert abs(steps - rs.n_steps) <= 0.2 * rs.n_steps  # not step for step, but the same descent
+    with pytest.raises(ValueError, match="switch_force"):
+        MixedLaneFIRE(diam, box, width=16, ftol=1e-2, switch_force=1e-3)
+
+
+def test_mixed_precision_early_stop_names_the_single_descents_minimum(snaps):
+    from tlspipe.engine.lanes import MixedLaneFIRE
+
+    X, diam, box = snaps
+    kw = dict(exit_energy=1e-4, exit_distance=0.02, exit_harmonic=0.2)
+    mins = [engine.fire_minimise(x, diam, box, ftol=1e-10) for x in X[:6]]
+    known = (np.array([m[0] for m in mins]), np.array([m[1].energy for m in mins]), len(mins))
+    res = MixedLaneFIRE(diam, box, width=16, ftol=1e-6, **kw).run(list(X[:6]), known=known)
+    hits = 0
+    for x, (xl, el, fml, steps, hit) in zip(X[:6], res):
+        _, rs = engine.fire_minimise(x, diam, box, ftol=1e-6, known=known, **kw)
+        assert hit == rs.known
+        hits += hit >= 0
+    assert hits >= 3
+
+
+def test_explore_refuses_an_unknown_lane_precision(small_glass):
+    from tlspipe.sample.defaults import EXPLORE_DEFAULTS
+    from tlspipe.sample.explore import run_trajectory
+
+    x, diam, box = small_glass
+    p = dict(EXPLORE_DEFAULTS, traj_time=0.2, tau_quench=0.1, lane_precision="half")
+    with pytest.raises(ValueError, match="explore.lane_precision"):
+        run_trajectory(x, diam, box, 0, 1, p)

@@ -31,6 +31,14 @@ FIRE.  :class:`LaneFIRE` runs the FIRE 2.0 of :mod:`tlspipe.engine.minimise` in 
 own state (dt, alpha, velocity, the counts of up- and downhill steps, step count, convergence and the early stop
 at a known minimum), step for step the arithmetic of ``minimise._fire``; a lane that finishes is handed back and
 may be refilled with the next configuration while the others go on.
+
+Mixed precision (opt-in).  :class:`MixedLaneFIRE` runs the bulk of each descent in float32 lanes
+(:func:`band_energy_forces_shared32`, twice the lanes per SIMD register) and its end in float64 lanes, each
+half of the lanes in flight.  Measured on the exploration benchmark it is slower than the float64 lanes (0.86x at Tf = 0.092, 0.59x at
+Tf = 0.062, alternated): the
+float32 force call is ~1.5x cheaper per configuration at equal width, but each stage then has half the lanes,
+where the vectorised loop is less efficient, and the FIRE update mixing float32 arrays with float64 lane
+scalars is slower (README, "Speed").
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from numba import njit
 
 from .. import model
 from ..util.periodic import min_image
-from .potential import band_energy_forces_shared, build_pairs, energy_forces, max_disp2
+from .potential import C0, C2, C4, RC2, band_energy_forces_shared, build_pairs, energy_forces, max_disp2
 
 RC = model.RC_FACTOR
 
@@ -107,6 +115,61 @@ def canonical_list(x, diam, box, skin):
     return canonical_pairs(x, box, pi, pj, ps, sh, m, x.shape[0], np.zeros(0))
 
 
+_RC2_32, _C0_32, _C2_32, _C4_32 = np.float32(RC2), np.float32(C0), np.float32(C2), np.float32(C4)
+
+
+@njit(cache=True, error_model="numpy")
+def band_energy_forces_shared32(XT, pi, pj, ps, sh, npairs, ET, FT):
+    """:func:`tlspipe.engine.potential.band_energy_forces_shared` in single precision: XT, FT (N, 3, W), ET (W,),
+    ps and sh float32 (the pair law of ``pair_ef`` with its constants rounded to float32).  Twice the lanes per
+    SIMD register; forces within ~1e-5 (relative to the largest) of the double-precision ones, a noise floor of
+    max_i |F_i| near 1e-5 to 1e-4 at N = 1500, so it serves the bulk of a descent, not its end (LaneFIRE's
+    ``precision="mixed"``)."""
+    n, _, W = XT.shape
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    c12 = np.float32(12.0)
+    c2 = np.float32(2.0) * _C2_32
+    c4 = np.float32(4.0) * _C4_32
+    for i in range(n):
+        for c in range(3):
+            for k in range(W):
+                FT[i, c, k] = zero
+    for k in range(W):
+        ET[k] = zero
+    for p in range(npairs):
+        i = pi[p]
+        j = pj[p]
+        sx = sh[p, 0]
+        sy = sh[p, 1]
+        sz = sh[p, 2]
+        is2 = ps[p]
+        for k in range(W):
+            dx = XT[i, 0, k] - XT[j, 0, k] - sx
+            dy = XT[i, 1, k] - XT[j, 1, k] - sy
+            dz = XT[i, 2, k] - XT[j, 2, k] - sz
+            q = (dx * dx + dy * dy + dz * dz) * is2
+            inside = q < _RC2_32
+            q = q if inside else _RC2_32
+            iq = one / q
+            u6 = iq * iq * iq
+            u12 = u6 * u6
+            e = u12 + _C0_32 + q * (_C2_32 + _C4_32 * q)
+            fr = (c12 * u12 * iq - c2 - c4 * q) * is2
+            e = e if inside else zero
+            fr = fr if inside else zero
+            ET[k] += e
+            fx = fr * dx
+            fy = fr * dy
+            fz = fr * dz
+            FT[i, 0, k] += fx
+            FT[i, 1, k] += fy
+            FT[i, 2, k] += fz
+            FT[j, 0, k] -= fx
+            FT[j, 1, k] -= fy
+            FT[j, 2, k] -= fz
+
+
 @njit(cache=True, error_model="numpy")
 def lane_excess(XT, sref, allow2, live):
     """Largest |x_ki - sref_i|^2 - allow2_i over the live lanes k (> 0 or NaN: the shared list must be rebuilt)."""
@@ -143,11 +206,17 @@ class LaneForces:
 
     ``live`` (W,) marks the lanes that matter (padding and finished lanes are computed but ignored and do not
     take part in the allowances).  Counters: n_builds (shared list), n_own_builds (evicted lanes' lists),
-    n_calls, n_evicted_calls (lane evaluations on an own list)."""
+    n_calls, n_evicted_calls (lane evaluations on an own list).  ``dtype`` float32: XT, FT and ET are float32
+    and the shared list is evaluated by :func:`band_energy_forces_shared32` (an evicted lane still in double
+    precision, its result rounded to float32)."""
 
     def __init__(self, diameters, box, width: int, margin: float = 0.15, max_allow: float = 0.6,
-                 own_skin: float = 0.3):
+                 own_skin: float = 0.3, dtype=np.float64):
         from . import as_box
+
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(f"lane dtype must be float64 or float32, got {self.dtype}")
 
         self.diam = np.ascontiguousarray(diameters, np.float64)
         self.box = as_box(box)
@@ -179,7 +248,7 @@ class LaneForces:
         evicted = set(lanes[~fin].tolist())
         while keep:
             Z = np.transpose(XT[:, :, keep], (2, 0, 1))
-            ref = 0.5 * (Z.min(axis=0) + Z.max(axis=0))
+            ref = 0.5 * (Z.min(axis=0) + Z.max(axis=0)).astype(np.float64)
             dist = np.sqrt(np.sum((Z - ref) ** 2, axis=2))  # (L, N)
             allow = dist.max(axis=0) + 0.5 * self.margin
             if allow.max() <= self.max_allow:
@@ -197,6 +266,9 @@ class LaneForces:
             pi, pj, ps, sh, m = build_pairs(np.ascontiguousarray(ref), self.diam, self.box, 2.0 * float(allow.max()),
                                             12 * self.n)
             self.slist = canonical_pairs(np.ascontiguousarray(ref), self.box, pi, pj, ps, sh, m, self.n, allow)
+            if self.dtype == np.float32:
+                pi, pj, ps, sh, m = self.slist
+                self.slist = (pi, pj, ps.astype(np.float32), sh.astype(np.float32), m)
             self.sref[:] = ref
             self.allow2[:] = allow ** 2
             self.n_builds += 1
@@ -213,7 +285,10 @@ class LaneForces:
             self._rebuild(XT, live)
         if self.slist is not None:
             pi, pj, ps, sh, m = self.slist
-            band_energy_forces_shared(XT, pi, pj, ps, sh, m, ET, FT)
+            if self.dtype == np.float32:
+                band_energy_forces_shared32(XT, pi, pj, ps, sh, m, ET, FT)
+            else:
+                band_energy_forces_shared(XT, pi, pj, ps, sh, m, ET, FT)
         for k in np.flatnonzero(live & self.evicted):
             self._own_call(XT, FT, ET, int(k))
 
@@ -553,7 +628,7 @@ class LaneFIRE:
 
     def __init__(self, diameters, box, width: int = 32, ftol: float = 1e-10, max_steps: int = 200_000,
                  exit_energy: float = 0.0, exit_distance: float = 0.0, exit_harmonic: float = 0.0,
-                 margin: float = 0.3, max_allow: float = 0.6, **params):
+                 margin: float = 0.3, max_allow: float = 0.6, dtype=np.float64, **params):
         from . import as_box
         from .minimise import FIRE_DEFAULTS
 
@@ -573,10 +648,13 @@ class LaneFIRE:
         self.max_steps = int(max_steps)
         self.exit = (float(exit_energy), float(exit_distance), float(exit_harmonic))
         W, n = self.W, self.n
-        self.XT = np.zeros((n, 3, W))
-        self.VT = np.zeros((n, 3, W))
-        self.FT = np.zeros((n, 3, W))
-        self.ET = np.zeros(W)
+        self.dtype = np.dtype(dtype)
+        self.XT = np.zeros((n, 3, W), self.dtype)
+        self.VT = np.zeros((n, 3, W), self.dtype)
+        self.FT = np.zeros((n, 3, W), self.dtype)
+        self.ET = np.zeros(W, self.dtype)
+        self.keep_state = False  # True: _collect keeps each finished lane's velocity and FIRE state (handed)
+        self.handed = {}
         self.state = np.zeros(W, np.int64)
         self.moved = np.zeros(W, np.bool_)
         self.done = np.zeros(W, np.bool_)
@@ -591,7 +669,7 @@ class LaneFIRE:
         self.order = np.zeros(W, np.int64)
         self.tags = [None] * W
         self._scratch = [np.zeros(W) for _ in range(8)]
-        self.forces = LaneForces(self.diam, self.box, W, margin=margin, max_allow=max_allow)
+        self.forces = LaneForces(self.diam, self.box, W, margin=margin, max_allow=max_allow, dtype=self.dtype)
         self._no_refs = (np.zeros((0, n, 3)), np.zeros(0))
         self._no_order = np.zeros(0, np.int64)
         self.n_steps_total = 0  # lane steps taken (moved lanes summed over calls)
@@ -604,7 +682,9 @@ class LaneFIRE:
     def busy(self) -> int:
         return int(np.count_nonzero(self.state != FREE))
 
-    def start(self, k: int, x, tag=None, order: int = 0):
+    def start(self, k: int, x, tag=None, order: int = 0, state=None):
+        """Put configuration x in free lane k; ``state`` = (velocity (N, 3), dt, alpha, n_pos, n_neg, steps):
+        go on with a descent begun elsewhere (its first forces are then computed here)."""
         if self.state[k] != FREE:
             raise ValueError(f"lane {k} is busy")
         x = np.ascontiguousarray(x, np.float64)
@@ -620,6 +700,9 @@ class LaneFIRE:
         self.hit[k] = -1
         self.order[k] = order
         self.tags[k] = tag
+        if state is not None:
+            v, self.dt[k], self.alpha[k], self.n_pos[k], self.n_neg[k], self.steps[k] = state
+            _lane_copy_in(np.ascontiguousarray(v, np.float64), self.VT, k)
         self.forces.invalidate_lane(k)
 
     def step(self, known=None):
@@ -651,6 +734,11 @@ class LaneFIRE:
         for k in np.flatnonzero(self.done):
             x = np.empty((self.n, 3))
             _lane_copy_out(self.XT, k, x)
+            if self.keep_state:
+                v = np.empty((self.n, 3))
+                _lane_copy_out(self.VT, k, v)
+                self.handed[self.tags[k]] = (v, float(self.dt[k]), float(self.alpha[k]), int(self.n_pos[k]),
+                                             int(self.n_neg[k]), int(self.steps[k]))
             out.append((int(k), self.tags[k], x, float(self.e[k]), float(self.fm[k]), int(self.steps[k]),
                         int(self.hit[k])))
             self.done[k] = False
@@ -673,3 +761,71 @@ class LaneFIRE:
             for _, i, x, e, fm, st, hit in self.step(known):
                 res[i] = (x, e, fm, st, hit)
         return [res[i] for i in range(len(res))]
+
+
+LOW_SHARE = 0.375  # of the lanes in flight, the float32 stage's share (MixedLaneFIRE)
+
+
+class MixedLaneFIRE:
+    """FIRE descents in lanes, the bulk in single precision and the end in double (``precision="mixed"``).
+
+    A descent starts in a float32 stage (:class:`LaneFIRE` with ``dtype=float32``: positions, velocities and
+    forces in float32, :func:`band_energy_forces_shared32`, no early stop) until max_i |F_i| < ``switch_force``
+    (well above the float32 noise floor, ~1e-4 at N = 1500), and goes on with its velocity and FIRE state
+    (dt, alpha, the up- and downhill counts, the step count) in a float64 stage, the arithmetic of today's lanes:
+    the convergence test, the early stop at a known minimum and the final minimum are double precision as
+    there.  The descent is not the double-precision one step for step (the float32 part rounds differently), so
+    a snapshot on a basin boundary may end elsewhere: ``benchmarks/explore.py`` counts the agreement.  The two
+    stages share the ``width`` lanes in flight: ``width_low`` (default 5/8 of them, a multiple of 8) in float32,
+    the rest in float64; a descent that reaches the switch while the float64 stage is full waits (no new
+    descent starts meanwhile).  The interface of :class:`LaneFIRE` (start, step, free_lanes, busy, run)."""
+
+    def __init__(self, diameters, box, width: int = 64, ftol: float = 1e-10, switch_force: float = 1e-2,
+                 width_low: int | None = None, max_steps: int = 200_000, **kw):
+        width = lane_width(width)
+        if width_low is None:
+            width_low = 8 * max(1, int(round(width * LOW_SHARE / 8)))
+        width_low = lane_width(width_low)
+        width_high = max(8, width - width_low)
+        if not (np.isfinite(switch_force) and switch_force > ftol):
+            raise ValueError(f"switch_force ({switch_force}) must be finite and above ftol ({ftol})")
+        fire_kw = {k: v for k, v in kw.items() if k not in ("exit_energy", "exit_distance", "exit_harmonic")}
+        self.low = LaneFIRE(diameters, box, width=width_low, ftol=switch_force, max_steps=max_steps,
+                            dtype=np.float32, **fire_kw)
+        self.low.keep_state = True
+        self.high = LaneFIRE(diameters, box, width=width_high, ftol=ftol, max_steps=max_steps, **kw)
+        self.W = self.low.W + self.high.W
+        self.pending = []  # (tag, x, order, state) waiting for a float64 lane
+        self.orders = {}
+
+    def free_lanes(self):
+        return [] if self.pending else self.low.free_lanes()
+
+    @property
+    def busy(self) -> int:
+        return self.low.busy + self.high.busy + len(self.pending)
+
+    @property
+    def n_steps_total(self) -> int:
+        return self.low.n_steps_total + self.high.n_steps_total
+
+    def start(self, k: int, x, tag=None, order: int = 0):
+        self.orders[tag] = order
+        self.low.start(k, x, tag=tag, order=order)
+
+    def _feed(self):
+        for lane in self.high.free_lanes():
+            if not self.pending:
+                break
+            tag, x, order, state = self.pending.pop(0)
+            self.high.start(lane, x, tag=tag, order=order, state=state)
+
+    def step(self, known=None):
+        for _, tag, x, _, _, _, _ in self.low.step(None):
+            self.pending.append((tag, x, self.orders.pop(tag), self.low.handed.pop(tag)))
+        self._feed()
+        out = self.high.step(known) if self.high.busy else []
+        self._feed()
+        return out
+
+    run = LaneFIRE.run

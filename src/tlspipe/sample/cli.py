@@ -152,6 +152,6 @@ def register(sub):
                         "needs --engine lammps")
     e.add_argument("--checkpoints", default=None, help="checkpoint directory (default OUT_ckpt)")
     for k, v in EXPLORE_DEFAULTS.items():
-        typ = str if k == "engine" else float if v is None or isinstance(v, float) else int
+        typ = str if isinstance(v, str) else float if v is None or isinstance(v, float) else int
         e.add_argument(f"--{k.replace('_', '-')}", dest=k, type=typ, default=None, help=f"default {v}")
     e.set_defaults(func=_explore_cmd)

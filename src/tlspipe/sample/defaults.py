@@ -39,6 +39,11 @@ EXPLORE_DEFAULTS = dict(
     # engine); 0 or 1: one quench at a time.  The lane width does not change any result, only lanes on or off
     # does (at rounding level: see tlspipe.sample.explore)
     lanes=64,
+    # precision of the quenches in lanes: "float64" (the arithmetic of one quench at a time), or "mixed": the bulk
+    # of each descent in float32 lanes until max_i |F_i| < lane_switch_force, its end (convergence, early stop,
+    # final IS) in float64 (engine.lanes.MixedLaneFIRE; opt-in: it rounds differently, see README "Speed")
+    lane_precision="float64",
+    lane_switch_force=1e-2,
 )
 
 # the paper's quench periods (Methods C), and linear interpolation between them

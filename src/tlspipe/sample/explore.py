@@ -26,6 +26,9 @@ deterministic function of the glass, the seed, its index and the parameters.  Th
 a descent where the finished descent of any earlier snapshot of the trajectory ended, taken into the registry
 or not yet (the snapshots of 64 lanes descend at once, and at Tf = 0.092 a new IS turns up every ~7 quenches,
 so the registry alone would come too late); the record is that of descents run to their ends.
+``lane_precision: mixed`` (opt-in) descends in float32 lanes until max_i |F_i| < ``lane_switch_force`` and ends
+each descent in float64 (:class:`tlspipe.engine.lanes.MixedLaneFIRE`); it rounds differently again, so it is part
+of the checkpoints' parameter key.
 
 Trajectories are independent: each is written to its own checkpoint (``traj_XXXX.npz``, atomic), so a
 killed run resumes where it stopped and trajectories run in parallel processes.  The merge step
@@ -55,6 +58,14 @@ log = logging.getLogger("tlspipe.explore")
 # options that change the cost of a trajectory, not its result (the early stop gives the same record; the
 # lane width neither, only whether lanes are used, which _params_key records)
 RESULT_NEUTRAL = ("early_exit", "exit_energy", "exit_distance", "exit_harmonic", "lanes")
+LANE_PRECISIONS = ("float64", "mixed")
+
+
+def lane_precision(p: dict) -> str:
+    v = p.get("lane_precision", "float64")
+    if v not in LANE_PRECISIONS:
+        raise ValueError(f"explore.lane_precision must be one of {list(LANE_PRECISIONS)}, got {v!r}")
+    return v
 
 
 def uses_lanes(p: dict) -> bool:
@@ -259,8 +270,14 @@ def _run_trajectory_lanes(x0, diam, box, traj: int, seed: int, p: dict) -> dict:
     n_q = n_steps // every
     reg = ISRegistry(box, p["energy_tol"], p["position_tol"])
     sim = engine.MD(x0, v, diam, box)
-    fire = LaneFIRE(diam, box, width=min(int(p["lanes"]), max(n_q, 1)), ftol=p["ftol"],
-                    **{k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")})
+    exit_params = {k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")}
+    if lane_precision(p) == "mixed":
+        from ..engine.lanes import MixedLaneFIRE
+
+        fire = MixedLaneFIRE(diam, box, width=min(int(p["lanes"]), max(n_q, 1)), ftol=p["ftol"],
+                             switch_force=float(p.get("lane_switch_force", 1e-2)), **exit_params)
+    else:
+        fire = LaneFIRE(diam, box, width=min(int(p["lanes"]), max(n_q, 1)), ftol=p["ftol"], **exit_params)
     ends = _QuenchEnds(n)
     seq = []
     is_of = np.full(n_q, -1, np.int64)  # the IS each taken snapshot ended in
@@ -318,9 +335,13 @@ def _params_key(x0, diam, box, seed: int, params: dict) -> str:
     h = hashlib.sha256()
     for a in (x0, diam, box):
         h.update(np.ascontiguousarray(a, np.float64).tobytes())
-    keys = {k: params[k] for k in sorted(params) if k != "n_traj" and k not in RESULT_NEUTRAL}
+    keys = {k: params[k] for k in sorted(params) if k != "n_traj" and k not in RESULT_NEUTRAL
+            and k not in ("lane_precision", "lane_switch_force")}
     if uses_lanes(params):  # quenches in lanes round differently from one at a time (not the width)
         keys["quenches_in_lanes"] = True
+        if lane_precision(params) == "mixed":  # (the default adds nothing: older checkpoints stay valid)
+            keys["lane_precision"] = "mixed"
+            keys["lane_switch_force"] = float(params.get("lane_switch_force", 1e-2))
     h.update(json.dumps({"seed": seed, **keys}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
