@@ -407,3 +407,24 @@ def test_figures_refuse_is_dw_as_yes_no(tmp_path, capsys):
     rc, _, err = _run(capsys, "figure", "table1", "--tls", tmp_path / "yesno.parquet", "--out", tmp_path / "t.csv")
     assert rc == 1 and "yesno.parquet: column 'is_dw' holds ['no', 'yes']" in err  # was: every pair a DW
     assert not (tmp_path / "t.csv").exists()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"dt": 0.0}, "explore.dt must be a positive number"),
+    ({"traj_time": -1.0}, "explore.traj_time must be a positive number"),
+    ({"traj_time": 0.01, "tau_quench": 0.05}, "shorter than one quench period"),
+])
+def test_explore_glass_refuses_bad_values_from_any_caller(tmp_path, params, message):
+    """The library function (which the workflow's explore rule calls) checks what the CLI checks: a zero
+    dt is no raw ZeroDivisionError, and a trajectory shorter than a quench period is no empty store."""
+    from tlspipe import engine, model
+    from tlspipe.sample.explore import explore_glass
+
+    n = 64
+    box = model.box_length(n)
+    diam = model.diameters(n)
+    x = engine.lattice_start(n, box, np.random.default_rng(0), 0.1)
+    out = tmp_path / "is.h5"
+    with pytest.raises(ValueError, match=message):
+        explore_glass(x, diam, box, out, tmp_path / "ckpt", seed=1, tf=0.092, **params)
+    assert not out.exists()

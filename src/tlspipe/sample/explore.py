@@ -440,6 +440,12 @@ def explore_glass(x0, diam, box, out_path, checkpoint_dir, seed: int, tf: float 
         p["tau_quench"] = default_tau_quench(tf)
     if p["engine"] not in ("native", "lammps"):
         raise ValueError(f"engine must be 'native' or 'lammps', got {p['engine']!r}")
+    for key in ("dt", "traj_time", "tau_quench"):
+        if not (np.isfinite(p[key]) and p[key] > 0):
+            raise ValueError(f"explore.{key} must be a positive number, got {p[key]!r}")
+    if p["traj_time"] < p["tau_quench"]:
+        raise ValueError(f"explore.traj_time ({p['traj_time']}) is shorter than one quench period tau_quench "
+                         f"({p['tau_quench']}): the trajectory would record no IS; lengthen traj_time")
     from ..models import explore_model_params
 
     p.update(explore_model_params(system))  # a model other than the soft spheres: its lines, types, masses
