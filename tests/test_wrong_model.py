@@ -166,8 +166,10 @@ def test_explore_runs_the_models_own_lines(ka_files, tmp_path, capsys):
     f = ka_files["dir"] / "ka_0.data"
     args = ["explore", f, "--out", tmp_path / "is.h5", "--model", ka_files["model"], "--tf", "0.5",
             "--n-traj", "1", "--traj-time", "2", "--tau-quench", "1", "--T", "0.4", "--dt", "0.005"]
-    rc, _, err = _run(capsys, *args)
-    assert rc == 1 and "--engine lammps" in err and str(f) in err
+    tail = tmp_path / "ka_tail.yaml"  # lj/cut with a tail correction: no native implementation
+    tail.write_text(KA_TEXT.replace("pair_modify: shift yes", "pair_modify: [shift yes, tail yes]"))
+    rc, _, err = _run(capsys, *[tail if a == ka_files["model"] else a for a in args])
+    assert rc == 1 and "--engine lammps" in err and str(f) in err and "tail yes" in err, err
     rc, _, err = _run(capsys, *args, "--engine", "lammps")
     assert rc == 0, err
     st = read_store(tmp_path / "is.h5")

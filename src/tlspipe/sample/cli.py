@@ -31,8 +31,8 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float | None = m
                  **kw) -> dict:
     """explore_glass on the glass of a LAMMPS data file, whose box must hold ``density`` (None: no check);
     errors name the file.  ``glass_model``: a model file or Model (None: the soft spheres); the file must fit
-    it, and a model other than the soft spheres runs its own lines in LAMMPS (engine 'lammps'; the native
-    MD and quench are the soft-sphere kernels, so engine 'native' is refused for it)."""
+    it.  Engine 'native' runs the soft spheres and models of the native Lennard-Jones family
+    (tlspipe.sample.model_explore) and refuses any other model; engine 'lammps' runs the model's own lines."""
     from .. import engine
     from ..models import ModelError, resolve_model, system_from_data
     from ..store.lammps import read_lammps_data
@@ -42,9 +42,13 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float | None = m
     system = system_from_data(read_lammps_data(data_path), m)  # another model's file: refused for that first
     g = read_lammps_data(data_path, expected_density=density)
     if not m.is_soft_sphere and (kw.get("engine") or EXPLORE_DEFAULTS["engine"]) != "lammps":
-        raise ModelError(f"explore {data_path}: the native exploration runs the soft-sphere kernels only, and this "
-                         f"is {m.describe()}; use --engine lammps (config engine: lammps), which runs the model's "
-                         "own lines")
+        from ..engine.backend import native_kind
+
+        kind, why = native_kind(m, system.n_types)
+        if kind is None:
+            raise ModelError(f"explore {data_path}: the native exploration runs the soft spheres and the native "
+                             f"Lennard-Jones family, and {m.describe()} is neither ({why}); use --engine lammps "
+                             "(config engine: lammps), which runs the model's own lines")
     if m.units != "lj":
         raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration's "
                          "temperatures and Maxwell velocities are in reduced (lj) units so far, so it is refused "
@@ -148,8 +152,8 @@ def register(sub):
                         "when no --model is given; with --model no check unless given); a box at another density "
                         "is an error")
     e.add_argument("--model", default=None, metavar="MODEL.yaml",
-                   help="model file (the model's LAMMPS lines; default the built-in soft spheres); another model "
-                        "needs --engine lammps")
+                   help="model file (the model's LAMMPS lines; default the built-in soft spheres); a model that "
+                        "is not lj/cut needs --engine lammps")
     e.add_argument("--checkpoints", default=None, help="checkpoint directory (default OUT_ckpt)")
     for k, v in EXPLORE_DEFAULTS.items():
         typ = str if k == "engine" else float if v is None or isinstance(v, float) else int
