@@ -112,3 +112,44 @@ def test_native_explore_stores_lj_minima_agreeing_with_lammps(tmp_path, capsys):
     before = st.energy.copy()
     assert main([str(a) for a in args]) == 0  # from the checkpoints
     assert np.array_equal(read_store(tmp_path / "is.h5").energy, before)
+
+
+def test_cooling_protocol_makes_a_glass_of_the_model(tmp_path):
+    """prepare.protocol cooling: composition and masses as asked, the box at the density, a glass whose IS is
+    lower than the liquid's and which the model's own reader takes back; bad keys named."""
+    from tlspipe.models import load_model, system_from_data
+    from tlspipe.sample.cooling import check_cooling, cool_glass, write_cooled_glass
+    from tlspipe.store.lammps import read_lammps_data
+
+    m = load_model(Path(__file__).parents[1] / "config" / "models" / "kob-andersen.yaml")
+    p = dict(density=1.2, composition=[0.8, 0.2], equilibrate_time=2.0, cool_time=2.0, hold_time=1.0)
+    g = cool_glass(m, 200, 1.0, 7, p, T_explore=0.3)
+    assert np.bincount(g["types"]).tolist() == [0, 160, 40]
+    assert g["box"][0] ** 3 * 1.2 == pytest.approx(200)
+    st = {s["stage"]: s for s in g["meta"]["stages"]}
+    assert st["equilibrate"]["energy_per_particle"] > st["hold"]["energy_per_particle"]
+    assert g["meta"]["inherent_energy_per_particle"] < st["hold"]["energy_per_particle"] < -6.0
+    assert g["meta"]["params"]["T_final"] == 0.3
+    data, _ = write_cooled_glass(g, m, tmp_path / "g.data")
+    d = read_lammps_data(data, expected_density=1.2)
+    s = system_from_data(d, m)
+    assert d.atom_style == "atomic" and np.array_equal(s.types, g["types"])
+    be = make_backend(s)
+    assert be.name == "native-lj"
+    _, r = be.minimise(d.unwrapped(), ftol=1e-10)
+    assert r.energy / 200 == pytest.approx(g["meta"]["inherent_energy_per_particle"], abs=1e-8)
+    assert cool_glass(m, 200, 1.0, 7, p, T_explore=0.3)["positions"].tolist() == g["positions"].tolist()
+    for bad, key in (({"composition": [0.8, 0.3]}, "composition"), ({"density": None}, "density"),
+                     ({"start": "fcc"}, "start"), ({"cool_rate": 1}, "unknown")):
+        with pytest.raises(ValueError, match=key):
+            check_cooling({**p, **bad})
+
+
+def test_cooling_defaults_equal_the_schema():
+    from tlspipe.sample.defaults import COOLING_DEFAULTS
+    from tlspipe.workflow import fill_defaults, load_schema, rule_config
+
+    d = fill_defaults(load_schema(), {})
+    assert d["prepare"]["cooling"] == COOLING_DEFAULTS and d["prepare"]["protocol"] == "swap"
+    # a swap study's prepare jobs get exactly the keys they got before the protocol existed
+    assert "protocol" not in rule_config(d, "prepare") and "cooling" not in rule_config(d, "prepare")

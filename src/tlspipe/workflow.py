@@ -228,6 +228,24 @@ def rule_config(cfg: dict, key=None, *, glass: dict | None = None, with_keys=())
         drop = WORKFLOW_ONLY.get(key, ())
         value = {k: v for k, v in value.items() if k not in drop}
         value.update({k: _lookup(cfg, k) for k in with_keys})
+        value = _model_slice(cfg, key, glass, value)
+    return value
+
+
+def _model_slice(cfg: dict, key: str, glass: dict | None, value: dict) -> dict:
+    """The prepare and explore slices as the model's steps need them.  A swap-protocol prepare job does not
+    receive the cooling protocol's keys (``protocol``, ``cooling``), so a soft-sphere study's params, and what
+    reruns, are as they were before the protocol existed; a cooling job receives the model file and the
+    exploration's T (the default T_final).  A study of another model gives its explore jobs the model file and
+    the glasses' density (``glass_model``, ``density``)."""
+    if key == "prepare" and "protocol" in value:
+        if value["protocol"] == "swap":
+            return {k: v for k, v in value.items() if k not in ("protocol", "cooling")}
+        ex = section(cfg, glass, "explore") if glass is not None else cfg["explore"]
+        return {**value, "model": cfg.get("model"), "explore_T": ex["T"]}
+    if key == "explore" and cfg.get("model") is not None:
+        prep = section(cfg, glass, "prepare") if glass is not None else cfg["prepare"]
+        return {**value, "glass_model": cfg["model"], "density": prep["cooling"]["density"]}
     return value
 
 

@@ -16,6 +16,8 @@ def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta,
     from ..workflow import LogProgress
     from .prepare import prepare_glass, write_glass
 
+    if params.get("protocol") == "cooling":  # tlspipe.sample.cooling
+        return _run_cooling(n_particles, glass, params, out_data, out_meta, log_path)
     bar = LogProgress(params["n_blocks"], f"prepare {glass['glass']}", log_path)
     g = prepare_glass(n_particles, glass["tf"], glass["seed"], progress=bar, **params)
     bar.close()
@@ -25,6 +27,30 @@ def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta,
     log.info("glass %s: swap acceptance %.3f, IS energy per particle %.6f, equilibration %s",
              glass["glass"], m["swap_acceptance"], m["inherent_energy_per_particle"], m["equilibration"])
     return m
+
+
+def _run_cooling(n_particles: int, glass: dict, params: dict, out_data, out_meta, log_path=None) -> dict:
+    """A glass of the study's model by the MD cooling protocol (prepare.protocol cooling)."""
+    from ..models import ModelError, resolve_model
+    from ..workflow import LogProgress
+    from .cooling import cool_glass, write_cooled_glass
+
+    m = resolve_model(params.get("model"))
+    if m.is_soft_sphere:
+        raise ModelError("prepare.protocol cooling makes glasses of a native-lj model (config key 'model'); the soft "
+                         "spheres are prepared by swap Monte Carlo (prepare.protocol swap)")
+    bar = LogProgress(3, f"prepare {glass['glass']} (cooling)", log_path)
+    try:
+        g = cool_glass(m, n_particles, glass["tf"], glass["seed"], params["cooling"], T_explore=params.get("explore_T"),
+                       progress=bar)
+    except ValueError as e:
+        raise ValueError(f"glass {glass['glass']}: {e}") from e
+    bar.close()
+    g["meta"]["glass"] = glass["glass"]
+    write_cooled_glass(g, m, out_data, out_meta)
+    log.info("glass %s (cooling): stages %s, IS energy per particle %.6f", glass["glass"],
+             json.dumps(g["meta"]["stages"]), g["meta"]["inherent_energy_per_particle"])
+    return g["meta"]
 
 
 def explore_file(data_path, out_store, checkpoint_dir, density: float | None = model.DENSITY, glass_model=None,
@@ -70,9 +96,12 @@ def run_explore(glass: dict, params: dict, engine: str, data_path, out_store, ch
     from ..workflow import LogProgress
 
     p = {**params, "engine": engine}
+    model_kw = {}
+    if "glass_model" in p:  # a study of another model (tlspipe.workflow._model_slice)
+        model_kw = {"glass_model": p.pop("glass_model"), "density": p.pop("density")}
     bar = LogProgress(p["n_traj"], f"explore {glass['glass']}", log_path)
     summary = explore_file(data_path, out_store, checkpoint_dir, seed=glass["seed"], tf=glass["tf"],
-                           workers=workers, glass=glass["glass"], progress=bar, **p)
+                           workers=workers, glass=glass["glass"], progress=bar, **model_kw, **p)
     bar.close()
     log.info("glass %s: %s", glass["glass"], json.dumps(summary))
     return summary
