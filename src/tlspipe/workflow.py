@@ -115,7 +115,34 @@ def study_config(given: dict | None = None, configfiles=(), default_file=None, s
     check_study_name(cfg["study"], source)
     from .models import study_model
 
-    study_model(cfg, source)  # a model file that is not valid, or not yet runnable by the study, is refused
+    spec = cfg.get("model")
+    if spec and not Path(spec).exists() and schema_path is not None:  # a shipped model: config/models/...
+        alt = Path(schema_path).resolve().parents[2] / spec
+        if alt.is_file():
+            cfg["model"] = str(alt)
+    m = study_model(cfg, source)  # a model file that is not valid, or not yet runnable by the study, is refused
+    if not m.is_soft_sphere:
+        model_study_config(cfg, source)
+    return cfg
+
+
+def model_study_config(cfg: dict, source: str = "config") -> dict:
+    """A study of another model (key ``model``): the TLS threshold is loop.tls_threshold_kelvin converted with
+    the units preset (which must name the material: 'paper' is the soft spheres' scale), and loop.pretrain tables
+    are refused unless loop.pretrain_any_model says they are meant.  Changes ``cfg`` in place."""
+    from .model import unit_preset
+
+    if cfg["units"] == "paper":
+        raise ConfigError(f"{source}: units: paper is the soft spheres' energy scale (epsilon = 4 x 119.8 K); a study "
+                          "of another model in lj units says which material they stand for: units: argon (sigma "
+                          "3.405 A, epsilon 119.8 K, 39.948 amu) or a mapping of sigma_angstrom, epsilon_kelvin, "
+                          "mass_amu (the reference mass of the model's mass unit)")
+    u = unit_preset(cfg["units"])
+    cfg["tls_threshold"] = float(u.to_epsilon(cfg["loop"]["tls_threshold_kelvin"]))
+    if cfg["loop"]["pretrain"] and not cfg["loop"]["pretrain_any_model"]:
+        raise ConfigError(f"{source}: loop.pretrain: the tables {cfg['loop']['pretrain']} are not known to be of this "
+                          f"study's model ({cfg['model']}; the shipped ones are the soft spheres'); remove them, or set "
+                          "loop.pretrain_any_model: true if you mean to train on them")
     return cfg
 
 
