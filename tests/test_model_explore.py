@@ -153,3 +153,21 @@ def test_cooling_defaults_equal_the_schema():
     assert d["prepare"]["cooling"] == COOLING_DEFAULTS and d["prepare"]["protocol"] == "swap"
     # a swap study's prepare jobs get exactly the keys they got before the protocol existed
     assert "protocol" not in rule_config(d, "prepare") and "cooling" not in rule_config(d, "prepare")
+
+
+def test_pair_species_names_the_most_displaced_particles():
+    """species_k: the types of the particles that move most (a translation of the whole glass removed); only
+    for stores of more than one type."""
+    from tlspipe.pairs.species import pair_species
+
+    rng = np.random.default_rng(0)
+    n, L = 50, 5.0
+    a = rng.uniform(-L / 2, L / 2, (n, 3))
+    b = a + 0.3  # a global translation: no particle is "displaced" by it
+    b[7] += [0.5, 0.0, 0.0]
+    b[3] += [0.0, -0.4, 0.0]
+    b[11] += [0.0, 0.0, 2.4]  # across the boundary: minimum image 2.4 - 5 = -2.6, the largest
+    types = np.ones(n, np.int64)
+    types[[3, 11]] = 2
+    sp = pair_species(np.stack([a, b]), L, types, [0], [1])
+    assert sp.tolist() == [[2, 1, 2]]  # 11 (|-2.6|), 7 (0.5), 3 (0.4)

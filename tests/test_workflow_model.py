@@ -93,4 +93,10 @@ def test_ka_study_glass_store_and_exact_results(ka_study):
     assert np.allclose(dw["e_qs_kelvin"], dw["e_qs"] * 119.8)
     tls = pd.read_parquet(ka_study / "tls.parquet")
     assert (tls["is_tls"] == ((tls["status"] == "dw") & (tls["e_qs"] < 1.0 / 119.8))).all()
-    assert (ka_study / "tables" / "table1.csv").exists() or any((ka_study / "tables").iterdir())
+    assert (ka_study / "tables" / "table1.csv").exists()
+    # the pair features: the soft spheres' columns, then the species of the three most displaced particles
+    from tlspipe import columns as C
+
+    pairs = pd.read_parquet(ka_study / "pairs" / f"{g.name}.parquet")
+    assert pairs.columns.tolist() == C.IDS + C.feature_columns(3) + ["species_1", "species_2", "species_3"]
+    assert set(np.unique(pairs[["species_1", "species_2", "species_3"]])) <= {1, 2}
