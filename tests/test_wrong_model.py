@@ -166,8 +166,10 @@ def test_explore_runs_the_models_own_lines(ka_files, tmp_path, capsys):
     f = ka_files["dir"] / "ka_0.data"
     args = ["explore", f, "--out", tmp_path / "is.h5", "--model", ka_files["model"], "--tf", "0.5",
             "--n-traj", "1", "--traj-time", "2", "--tau-quench", "1", "--T", "0.4", "--dt", "0.005"]
-    rc, _, err = _run(capsys, *args)
-    assert rc == 1 and "--engine lammps" in err and str(f) in err
+    tail = tmp_path / "ka_tail.yaml"  # lj/cut with a tail correction: no native implementation
+    tail.write_text(KA_TEXT.replace("pair_modify: shift yes", "pair_modify: [shift yes, tail yes]"))
+    rc, _, err = _run(capsys, *[tail if a == ka_files["model"] else a for a in args])
+    assert rc == 1 and "--engine lammps" in err and str(f) in err and "tail yes" in err, err
     rc, _, err = _run(capsys, *args, "--engine", "lammps")
     assert rc == 0, err
     st = read_store(tmp_path / "is.h5")
@@ -186,8 +188,21 @@ def test_study_config_model_key(tmp_path):
     p = tmp_path / "ka.yaml"
     p.write_text(KA_TEXT)
     cfg = validate_config({"model": str(p)})
-    with pytest.raises(ModelError, match="a study of another model is not supported yet"):
+    with pytest.raises(ModelError, match="protocol is swap"):
         study_model(cfg, "study.yaml")
+    cooling = {"density": 1.2, "composition": [0.8, 0.2]}
+    cfg = validate_config({"model": str(p), "prepare": {"protocol": "cooling", "cooling": cooling}})
+    with pytest.raises(ModelError, match="explore.tau_quench"):
+        study_model(cfg, "study.yaml")
+    cfg = validate_config({"model": str(p), "prepare": {"protocol": "cooling", "cooling": cooling},
+                           "explore": {"tau_quench": 0.5}})
+    assert study_model(cfg, "study.yaml").name == "kob-andersen"
+    with pytest.raises(ModelError, match="soft spheres .* swap Monte Carlo"):
+        study_model(validate_config({"prepare": {"protocol": "cooling"}}), "study.yaml")
+    tail = tmp_path / "tail.yaml"
+    tail.write_text(KA_TEXT.replace("pair_modify: shift yes", "pair_modify: [shift yes, tail yes]"))
+    with pytest.raises(ModelError, match="native Lennard-Jones family does not run"):
+        study_model({**cfg, "model": str(tail)}, "study.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("pair_styl: x\n")
     with pytest.raises(ModelError, match=r"study\.yaml: key 'model': .*bad\.yaml: unknown key"):

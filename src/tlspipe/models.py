@@ -386,19 +386,49 @@ def explore_store_attrs(system) -> dict:
 
 
 def study_model(cfg: dict, source: str = "config") -> Model:
-    """The model of a study config (its ``model:`` key; None: the soft spheres).  The study workflow prepares
-    glasses by swap Monte Carlo of the soft spheres and runs the NEB on their kernels, so another model is
-    refused, naming the config and what to do instead."""
+    """The model of a study config (its ``model:`` key; None: the soft spheres).  A study of another model needs
+    a model the native Lennard-Jones family runs, glasses made by the MD cooling protocol
+    (``prepare.protocol: cooling`` for every glass group, with the ``composition`` of its types) and an explicit
+    ``explore.tau_quench`` (the per-Tf default is the soft spheres'); anything else is refused, naming the config
+    and what to do instead.  The soft spheres are prepared by swap Monte Carlo only."""
     spec = cfg.get("model")
+    base = cfg.get("prepare") or {}
+    groups = [("prepare", base)] + [(f"glasses[{k}].prepare", {**base, **(g.get("prepare") or {})})
+                                    for k, g in enumerate(cfg.get("glasses") or [])]
+    protocols = {where: p.get("protocol", "swap") for where, p in groups}
     if spec is None:
+        cooling = [w for w, p in protocols.items() if p == "cooling"]
+        if cooling:
+            raise ModelError(f"{source}: {cooling[0]}.protocol: cooling makes glasses of a native-lj model given by the "
+                             "key 'model'; the soft spheres (no 'model') are prepared by swap Monte Carlo: remove "
+                             "'protocol: cooling' or give the model file")
         return default_model()
     try:
         m = load_model(spec)
     except ModelError as e:
         raise ModelError(f"{source}: key 'model': {e}") from None
-    if not m.is_soft_sphere:
-        raise ModelError(f"{source}: model: {spec} is {m.describe()}, but a study prepares its glasses by swap Monte "
-                         "Carlo of the soft spheres and its NEB runs their kernels, so a study of another model is "
-                         "not supported yet; remove the 'model' key, or run the steps that support your model "
-                         "directly (tlspipe import-lammps/explore --engine lammps/features --model FILE)")
+    if m.is_soft_sphere:
+        return m
+    swap = [w for w, p in protocols.items() if p != "cooling"]
+    if swap:
+        raise ModelError(f"{source}: model: {spec} is {m.describe()}, but {swap[0]}.protocol is swap (Monte Carlo of "
+                         "the soft spheres' diameters); set prepare.protocol: cooling and its prepare.cooling keys "
+                         "(density, composition, ...; README 'Your own model')")
+    comps = {w: (p.get("cooling") or {}).get("composition") for w, p in groups}
+    missing = [w for w, c in comps.items() if not c]
+    if missing:
+        raise ModelError(f"{source}: {missing[0]}.cooling.composition: give the fraction of each atom type of "
+                         f"{m.describe()} (e.g. [0.8, 0.2])")
+    from .engine.lj import lj_params
+
+    for w, c in comps.items():
+        params, why = lj_params(m, len(c))
+        if params is None:
+            raise ModelError(f"{source}: model: {spec} is {m.describe()}, which the native Lennard-Jones family does "
+                             f"not run with {len(c)} types ({why}); a study runs native-lj models only so far: run "
+                             "your model's steps directly (tlspipe import-lammps/explore --engine lammps/features/"
+                             "neb --model FILE)")
+    if (cfg.get("explore") or {}).get("tau_quench") is None:
+        raise ModelError(f"{source}: model: {spec}: give explore.tau_quench (the default is the soft spheres' per-Tf "
+                         "quench period)")
     return m

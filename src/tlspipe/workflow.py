@@ -115,7 +115,34 @@ def study_config(given: dict | None = None, configfiles=(), default_file=None, s
     check_study_name(cfg["study"], source)
     from .models import study_model
 
-    study_model(cfg, source)  # a model file that is not valid, or not yet runnable by the study, is refused
+    spec = cfg.get("model")
+    if spec and not Path(spec).exists() and schema_path is not None:  # a shipped model: config/models/...
+        alt = Path(schema_path).resolve().parents[2] / spec
+        if alt.is_file():
+            cfg["model"] = str(alt)
+    m = study_model(cfg, source)  # a model file that is not valid, or not yet runnable by the study, is refused
+    if not m.is_soft_sphere:
+        model_study_config(cfg, source)
+    return cfg
+
+
+def model_study_config(cfg: dict, source: str = "config") -> dict:
+    """A study of another model (key ``model``): the TLS threshold is loop.tls_threshold_kelvin converted with
+    the units preset (which must name the material: 'paper' is the soft spheres' scale), and loop.pretrain tables
+    are refused unless loop.pretrain_any_model says they are meant.  Changes ``cfg`` in place."""
+    from .model import unit_preset
+
+    if cfg["units"] == "paper":
+        raise ConfigError(f"{source}: units: paper is the soft spheres' energy scale (epsilon = 4 x 119.8 K); a study "
+                          "of another model in lj units says which material they stand for: units: argon (sigma "
+                          "3.405 A, epsilon 119.8 K, 39.948 amu) or a mapping of sigma_angstrom, epsilon_kelvin, "
+                          "mass_amu (the reference mass of the model's mass unit)")
+    u = unit_preset(cfg["units"])
+    cfg["tls_threshold"] = float(u.to_epsilon(cfg["loop"]["tls_threshold_kelvin"]))
+    if cfg["loop"]["pretrain"] and not cfg["loop"]["pretrain_any_model"]:
+        raise ConfigError(f"{source}: loop.pretrain: the tables {cfg['loop']['pretrain']} are not known to be of this "
+                          f"study's model ({cfg['model']}; the shipped ones are the soft spheres'); remove them, or set "
+                          "loop.pretrain_any_model: true if you mean to train on them")
     return cfg
 
 
@@ -228,6 +255,24 @@ def rule_config(cfg: dict, key=None, *, glass: dict | None = None, with_keys=())
         drop = WORKFLOW_ONLY.get(key, ())
         value = {k: v for k, v in value.items() if k not in drop}
         value.update({k: _lookup(cfg, k) for k in with_keys})
+        value = _model_slice(cfg, key, glass, value)
+    return value
+
+
+def _model_slice(cfg: dict, key: str, glass: dict | None, value: dict) -> dict:
+    """The prepare and explore slices as the model's steps need them.  A swap-protocol prepare job does not
+    receive the cooling protocol's keys (``protocol``, ``cooling``), so a soft-sphere study's params, and what
+    reruns, are as they were before the protocol existed; a cooling job receives the model file and the
+    exploration's T (the default T_final).  A study of another model gives its explore jobs the model file and
+    the glasses' density (``glass_model``, ``density``)."""
+    if key == "prepare" and "protocol" in value:
+        if value["protocol"] == "swap":
+            return {k: v for k, v in value.items() if k not in ("protocol", "cooling")}
+        ex = section(cfg, glass, "explore") if glass is not None else cfg["explore"]
+        return {**value, "model": cfg.get("model"), "explore_T": ex["T"]}
+    if key == "explore" and cfg.get("model") is not None:
+        prep = section(cfg, glass, "prepare") if glass is not None else cfg["prepare"]
+        return {**value, "glass_model": cfg["model"], "density": prep["cooling"]["density"]}
     return value
 
 

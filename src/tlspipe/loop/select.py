@@ -18,6 +18,8 @@ LOOP_DEFAULTS = dict(
     min_hops=0,  # candidates: pairs seen hopping at least this many times (T_ab + T_ba); 0 = every pair
     min_train_dw=8,  # fewer DW than this: the E_qs model falls back to the DW probability for ranking
     pretrain=[],  # labelled tables trained on from round 0 (tlspipe.loop.pretrain)
+    tls_threshold_kelvin=1.0,  # a study of another model: the TLS threshold in kelvin (sets tls_threshold)
+    pretrain_any_model=False,  # a study of another model: pretrain tables only when this says they are meant
 )
 
 KEY = C.IDS

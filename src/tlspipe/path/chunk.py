@@ -26,7 +26,12 @@ def run_chunk(options: dict, store, chunk_file, out_file, partial_file=None) -> 
     partial = Path(partial_file) if partial_file else Path(str(out_file) + ".partial.parquet")
     t0 = time.perf_counter()
     profiles = Path(out_file).with_suffix(".profiles.h5")  # V(xi) of every pair, for figures
-    res = run_pairs(store, pairs[[C.IS_A, C.IS_B]], partial, options, profiles_path=profiles)
+    from ..path.model_neb import run_model_chunk, store_is_other_model
+
+    if store_is_other_model(store):  # the NEB of another model: tlspipe.path.model_neb (no resume, no profiles)
+        res = run_model_chunk(options, store, pairs[[C.IS_A, C.IS_B]])
+    else:
+        res = run_pairs(store, pairs[[C.IS_A, C.IS_B]], partial, options, profiles_path=profiles)
     res = res.copy()
     res[C.GLASS] = pairs[C.GLASS].iloc[0] if len(pairs) else ""
     res = res[C.IDS + [c for c in res.columns if c not in C.IDS]]

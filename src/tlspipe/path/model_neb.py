@@ -230,3 +230,39 @@ def run_cli(args, m, opts) -> int:
           f"{float(units.to_epsilon(threshold_k)):.4g} in the model's energy unit, units {units.name}, backend "
           f"{res['backend'].iloc[0] if len(res) else '-'})")
     return 0
+
+
+def store_is_other_model(store_path) -> bool:
+    """Does the IS store hold a model other than the soft spheres (then the study's NEB runs here)?"""
+    from ..models import store_model
+    from ..store.isstore import open_store
+
+    with open_store(store_path) as h:
+        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()}
+    return not store_model(attrs, str(store_path)).is_soft_sphere
+
+
+def run_model_chunk(options: dict, store_path, pairs):
+    """The study's NEB of one chunk of pairs of another model's store (the ``neb`` rule,
+    :func:`tlspipe.path.chunk.run_chunk`): :func:`run_model_pairs` with the study's neb options and units
+    preset, the model being the store's own (its record; the study refused any other model when it started).
+    Columns: those of the soft-sphere chunks (IS ids + tlspipe.columns.EXACT, ``path_length`` the mass-weighted
+    path length) and species_1..3.  No resume within a chunk and no V(xi) profiles."""
+    from .. import columns as C
+    from ..models import store_model
+    from ..store.isstore import open_store
+    from .batch import resolve_config
+
+    opts = resolve_config(options)
+    with open_store(store_path) as h:
+        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in h.attrs.items()}
+    m = store_model(attrs, str(store_path))
+    from ..model import unit_preset
+
+    res = run_model_pairs(store_path, pairs, m, unit_preset(opts.units), options=opts.pair)
+    res = res.rename(columns={"d": C.PATH_LENGTH})
+    species = [c for c in res.columns if c.startswith("species_")]
+    if not len(res):
+        return C.empty_exact().drop(columns=[C.GLASS])
+    res[C.N_ITER] = res[C.N_ITER].astype("int64")
+    return res[[C.IS_A, C.IS_B] + C.EXACT + species]

@@ -16,6 +16,8 @@ def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta,
     from ..workflow import LogProgress
     from .prepare import prepare_glass, write_glass
 
+    if params.get("protocol") == "cooling":  # tlspipe.sample.cooling
+        return _run_cooling(n_particles, glass, params, out_data, out_meta, log_path)
     bar = LogProgress(params["n_blocks"], f"prepare {glass['glass']}", log_path)
     g = prepare_glass(n_particles, glass["tf"], glass["seed"], progress=bar, **params)
     bar.close()
@@ -27,12 +29,36 @@ def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta,
     return m
 
 
+def _run_cooling(n_particles: int, glass: dict, params: dict, out_data, out_meta, log_path=None) -> dict:
+    """A glass of the study's model by the MD cooling protocol (prepare.protocol cooling)."""
+    from ..models import ModelError, resolve_model
+    from ..workflow import LogProgress
+    from .cooling import cool_glass, write_cooled_glass
+
+    m = resolve_model(params.get("model"))
+    if m.is_soft_sphere:
+        raise ModelError("prepare.protocol cooling makes glasses of a native-lj model (config key 'model'); the soft "
+                         "spheres are prepared by swap Monte Carlo (prepare.protocol swap)")
+    bar = LogProgress(3, f"prepare {glass['glass']} (cooling)", log_path)
+    try:
+        g = cool_glass(m, n_particles, glass["tf"], glass["seed"], params["cooling"], T_explore=params.get("explore_T"),
+                       progress=bar)
+    except ValueError as e:
+        raise ValueError(f"glass {glass['glass']}: {e}") from e
+    bar.close()
+    g["meta"]["glass"] = glass["glass"]
+    write_cooled_glass(g, m, out_data, out_meta)
+    log.info("glass %s (cooling): stages %s, IS energy per particle %.6f", glass["glass"],
+             json.dumps(g["meta"]["stages"]), g["meta"]["inherent_energy_per_particle"])
+    return g["meta"]
+
+
 def explore_file(data_path, out_store, checkpoint_dir, density: float | None = model.DENSITY, glass_model=None,
                  **kw) -> dict:
     """explore_glass on the glass of a LAMMPS data file, whose box must hold ``density`` (None: no check);
     errors name the file.  ``glass_model``: a model file or Model (None: the soft spheres); the file must fit
-    it, and a model other than the soft spheres runs its own lines in LAMMPS (engine 'lammps'; the native
-    MD and quench are the soft-sphere kernels, so engine 'native' is refused for it)."""
+    it.  Engine 'native' runs the soft spheres and models of the native Lennard-Jones family
+    (tlspipe.sample.model_explore) and refuses any other model; engine 'lammps' runs the model's own lines."""
     from .. import engine
     from ..models import ModelError, resolve_model, system_from_data
     from ..store.lammps import read_lammps_data
@@ -42,9 +68,13 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float | None = m
     system = system_from_data(read_lammps_data(data_path), m)  # another model's file: refused for that first
     g = read_lammps_data(data_path, expected_density=density)
     if not m.is_soft_sphere and (kw.get("engine") or EXPLORE_DEFAULTS["engine"]) != "lammps":
-        raise ModelError(f"explore {data_path}: the native exploration runs the soft-sphere kernels only, and this "
-                         f"is {m.describe()}; use --engine lammps (config engine: lammps), which runs the model's "
-                         "own lines")
+        from ..engine.backend import native_kind
+
+        kind, why = native_kind(m, system.n_types)
+        if kind is None:
+            raise ModelError(f"explore {data_path}: the native exploration runs the soft spheres and the native "
+                             f"Lennard-Jones family, and {m.describe()} is neither ({why}); use --engine lammps "
+                             "(config engine: lammps), which runs the model's own lines")
     if m.units != "lj":
         raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration's "
                          "temperatures and Maxwell velocities are in reduced (lj) units so far, so it is refused "
@@ -66,9 +96,12 @@ def run_explore(glass: dict, params: dict, engine: str, data_path, out_store, ch
     from ..workflow import LogProgress
 
     p = {**params, "engine": engine}
+    model_kw = {}
+    if "glass_model" in p:  # a study of another model (tlspipe.workflow._model_slice)
+        model_kw = {"glass_model": p.pop("glass_model"), "density": p.pop("density")}
     bar = LogProgress(p["n_traj"], f"explore {glass['glass']}", log_path)
     summary = explore_file(data_path, out_store, checkpoint_dir, seed=glass["seed"], tf=glass["tf"],
-                           workers=workers, glass=glass["glass"], progress=bar, **p)
+                           workers=workers, glass=glass["glass"], progress=bar, **model_kw, **p)
     bar.close()
     log.info("glass %s: %s", glass["glass"], json.dumps(summary))
     return summary
@@ -148,8 +181,8 @@ def register(sub):
                         "when no --model is given; with --model no check unless given); a box at another density "
                         "is an error")
     e.add_argument("--model", default=None, metavar="MODEL.yaml",
-                   help="model file (the model's LAMMPS lines; default the built-in soft spheres); another model "
-                        "needs --engine lammps")
+                   help="model file (the model's LAMMPS lines; default the built-in soft spheres); a model that "
+                        "is not lj/cut needs --engine lammps")
     e.add_argument("--checkpoints", default=None, help="checkpoint directory (default OUT_ckpt)")
     for k, v in EXPLORE_DEFAULTS.items():
         typ = str if isinstance(v, str) else float if v is None or isinstance(v, float) else int

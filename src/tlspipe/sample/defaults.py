@@ -17,6 +17,19 @@ PREPARE_DEFAULTS = dict(
     check_sigmas=3.0,
 )
 
+# prepare.protocol: cooling (tlspipe.sample.cooling), the schema's prepare.cooling mapping
+COOLING_DEFAULTS = dict(
+    density=None,  # number density of the box (required)
+    composition=None,  # fraction of particles per atom type, e.g. [0.8, 0.2] (required)
+    start="lattice",  # or "random"
+    equilibrate_time=20.0,  # Langevin NVT at Tf
+    cool_time=20.0,  # linear ramp Tf -> T_final
+    hold_time=2.0,  # NVT at T_final
+    T_final=None,  # None: the exploration's T
+    dt=0.005,
+    gamma=1.0,
+)
+
 EXPLORE_DEFAULTS = dict(
     n_traj=4,
     traj_time=100.0,  # MD duration of one trajectory

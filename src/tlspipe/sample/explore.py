@@ -160,8 +160,10 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
     n_early = 0
     n_fire_steps = n_refine_steps = 0  # descent steps of the quenches, and of the refinement of new IS
     exit_params = {k: p[k] for k in ("exit_energy", "exit_distance", "exit_harmonic")}
-    if p.get("model_lines") and p["engine"] != "lammps":
-        raise ValueError("a model other than the soft spheres is explored with engine 'lammps' only")
+    if p.get("model_lines") and p["engine"] == "native":  # native-lj: tlspipe.sample.model_explore
+        from .model_explore import run_trajectory_model
+
+        return run_trajectory_model(x0, box, traj, seed, p)
     if uses_lanes(p):
         return _run_trajectory_lanes(x0, diam, box, traj, seed, p)
     if p["engine"] == "lammps":
