@@ -44,6 +44,34 @@ def test_lane_forces_equal_single_configuration_forces(snaps):
     assert -(Ep[0] - Ep[1]) / (2 * h) == pytest.approx(F[0][7, 1], rel=1e-6, abs=1e-7)
 
 
+def test_explicit_8_lane_vectors_give_the_bits_of_the_lane_loop(snaps):
+    """band_energy_forces_shared runs 8-lane vectors (engine.simd) on C-contiguous arrays whose width is a
+    multiple of 8, its plain loop otherwise (here: a strided view): the same energies and forces, bit for bit,
+    in every lane, and the single-configuration kernel's bits on the same list."""
+    from tlspipe.engine.potential import band_energy_forces_shared
+
+    X, diam, box = snaps
+    L = len(X)
+    W = 16
+    XT = np.empty((X.shape[1], 3, W))
+    XT[:, :, :L] = np.transpose(X, (1, 2, 0))
+    XT[:, :, L:] = XT[:, :, :W - L] + 0.01  # the padding lanes hold other configurations, not copies
+    ref = X.mean(axis=0)
+    pi, pj, ps, sh, m = canonical_list(ref, diam, box, 1.0)
+    FT, ET = np.empty_like(XT), np.empty(W)
+    band_energy_forces_shared(XT, pi, pj, ps, sh, m, ET, FT)
+    big = np.empty((X.shape[1], 3, 2 * W))  # every other column: not contiguous, so the loop runs
+    XS, FS, ES = big[:, :, ::2], np.empty((X.shape[1], 3, 2 * W))[:, :, ::2], np.empty(2 * W)[::2]
+    XS[:] = XT
+    band_energy_forces_shared(XS, pi, pj, ps, sh, m, ES, FS)
+    assert np.array_equal(FT, FS) and np.array_equal(ET, ES)
+    f = np.empty((X.shape[1], 3))
+    for k in (0, 5, W - 1):
+        e = energy_forces(np.ascontiguousarray(XT[:, :, k]), box, pi, pj, ps, sh, m, f)
+        assert e == ET[k] and np.array_equal(f, FT[:, :, k])
+    assert np.any(FT[:, :, L:] != FT[:, :, :W - L])  # the lanes are independent (not one lane broadcast)
+
+
 def test_a_lane_too_spread_for_the_shared_list_is_evicted_and_still_right(snaps):
     """A lane whose particles are far from the others' (here: one translated by 0.9 sigma, beyond max_allow) is
     served by its own list: the same bits as in a lane group of its own."""

@@ -3,7 +3,8 @@
 Layout.  L configurations of the same system are held as one array (N, 3, W), the lane index last, W >= L a
 multiple of 8 (the lanes beyond L are padding and ignored).  The force loop
 (:func:`tlspipe.engine.potential.band_energy_forces_shared`) runs over the pairs of one neighbour list and,
-inside, over the lanes without a branch, so that the compiler puts one configuration in each SIMD lane.
+inside, over the lanes without a branch, one configuration in each SIMD lane: in float64, 8 lanes at a time as
+explicit vectors (:mod:`tlspipe.engine.simd`), as are the passes of the FIRE update (:func:`_fire_pre8`).
 
 One list for all lanes.  The list is built at a reference (per particle, the middle of its range over the
 lanes) and gives each particle an allowance a_i: its largest distance from the reference in any lane plus
@@ -49,6 +50,7 @@ from numba import njit
 from .. import model
 from ..util.periodic import min_image
 from .potential import C0, C2, C4, RC2, band_energy_forces_shared, build_pairs, energy_forces, max_disp2
+from .simd import VW, fire_euler8, fire_mix8, fire_move8, fire_power8
 
 RC = model.RC_FACTOR
 
@@ -420,30 +422,25 @@ class LaneMD:
 FREE, FRESH, ACTIVE = 0, 1, 2
 
 
-@njit(cache=True, error_model="numpy")
-def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step, ftol, max_steps, dt_max, dt_min,
-              n_delay, f_inc, f_dec, alpha0, f_alpha, max_uphill, max_move, P, C, H, A, VV, FF, VM):
-    """One FIRE step up to the new positions, in every ACTIVE lane, as minimise._fire does it; a lane whose
-    loop ends (converged, out of steps, not finite, too many uphill steps) is marked done instead.
-
-    Every pass runs over the particles with the lanes innermost (vectorised); per lane, each sum is taken over
-    the particles and components in minimise._fire's order and each element sees the same operations, so a
-    lane's step is that of the single descent bit for bit.  Lanes that do not move are left as they are by a
-    select.  P, C, H, A, VV, FF, VM: scratch (W,)."""
-    n, _, W = XT.shape
-    for k in range(W):
+@njit(cache=True, inline="always", error_model="numpy")
+def _lanes_begin(state, moved, done, fm, step, ftol, max_steps, P):
+    """Which lanes move this step (minimise._fire's while test); a lane whose loop ends is marked done."""
+    for k in range(state.size):
         moved[k] = False
         if state[k] == 2 and not (fm[k] >= ftol and step[k] < max_steps and np.isfinite(fm[k])):
             done[k] = True
         elif state[k] == 2:
             moved[k] = True
         P[k] = 0.0
-    for i in range(n):
-        for d in range(3):
-            for k in range(W):
-                P[k] += FT[i, d, k] * VT[i, d, k]
-    up = np.zeros(W, np.bool_)
-    for k in range(W):
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lanes_power_rule(moved, done, P, n_pos, n_neg, dt, alpha, step, dt_max, dt_min, n_delay, f_inc, f_dec,
+                      alpha0, f_alpha, max_uphill, up, C, H, A, VV, FF):
+    """FIRE's response to the power P = F.v of each moving lane (time step, mixing, the uphill flag up and its
+    half step back C), then H = dt, A = alpha of the moving lanes (0 for the others) and VV = FF = 0."""
+    for k in range(moved.size):
+        up[k] = False
         if not moved[k]:
             continue
         if P[k] > 0.0:
@@ -467,12 +464,51 @@ def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step,
                 alpha[k] = alpha0
         H[k] = dt[k]
         A[k] = alpha[k]
-    for k in range(W):
+    for k in range(moved.size):
         VV[k] = 0.0
         FF[k] = 0.0
         if not moved[k]:
             H[k] = 0.0
             A[k] = 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lanes_mix_rule(moved, VV, FF, A, mix, C, P, VM):
+    """The mixing coefficients of each lane: v = P v + C F where mix; VM = 0 (the largest speed to come)."""
+    for k in range(moved.size):
+        mix[k] = moved[k] and FF[k] > 0.0
+        C[k] = A[k] * np.sqrt(VV[k] / FF[k]) if mix[k] else 0.0
+        P[k] = 1.0 - A[k]
+        VM[k] = 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lanes_cap_rule(moved, H, VM, max_move, cap, C):
+    """The speed cap of each lane: v *= C where cap (no particle moves more than max_move)."""
+    for k in range(moved.size):
+        cap[k] = moved[k] and H[k] * np.sqrt(VM[k]) > max_move
+        C[k] = max_move / (H[k] * np.sqrt(VM[k])) if cap[k] else 1.0
+
+
+@njit(cache=True, error_model="numpy")
+def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step, ftol, max_steps, dt_max, dt_min,
+              n_delay, f_inc, f_dec, alpha0, f_alpha, max_uphill, max_move, P, C, H, A, VV, FF, VM, up, mix, cap):
+    """One FIRE step up to the new positions, in every ACTIVE lane, as minimise._fire does it; a lane whose
+    loop ends (converged, out of steps, not finite, too many uphill steps) is marked done instead.
+
+    Every pass runs over the particles with the lanes innermost (vectorised by the compiler; any dtype and
+    width, e.g. the float32 lanes of MixedLaneFIRE); per lane, each sum is taken over the particles and
+    components in minimise._fire's order and each element sees the same operations, so a lane's step is that
+    of the single descent bit for bit.  Lanes that do not move are left as they are by a select.
+    P, C, H, A, VV, FF, VM: float64 scratch (W,); up, mix, cap: bool scratch (W,)."""
+    n, _, W = XT.shape
+    _lanes_begin(state, moved, done, fm, step, ftol, max_steps, P)
+    for i in range(n):
+        for d in range(3):
+            for k in range(W):
+                P[k] += FT[i, d, k] * VT[i, d, k]
+    _lanes_power_rule(moved, done, P, n_pos, n_neg, dt, alpha, step, dt_max, dt_min, n_delay, f_inc, f_dec, alpha0,
+                      f_alpha, max_uphill, up, C, H, A, VV, FF)
     # the half step back of uphill lanes, then the semi-implicit Euler velocity and the two sums (fused: per
     # element the same operations in the same order)
     for i in range(n):
@@ -489,12 +525,7 @@ def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step,
                 VT[i, d, k] = v
                 VV[k] += vn * vn
                 FF[k] += FT[i, d, k] * FT[i, d, k]
-    mix = np.zeros(W, np.bool_)
-    for k in range(W):
-        mix[k] = moved[k] and FF[k] > 0.0
-        C[k] = A[k] * np.sqrt(VV[k] / FF[k]) if mix[k] else 0.0
-        P[k] = 1.0 - A[k]
-        VM[k] = 0.0
+    _lanes_mix_rule(moved, VV, FF, A, mix, C, P, VM)
     # FIRE mixing, then the largest speed
     for i in range(n):
         for k in range(W):
@@ -512,10 +543,7 @@ def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step,
             VT[i, 2, k] = v2
             b = v0 * v0 + v1 * v1 + v2 * v2
             VM[k] = b if b > VM[k] else VM[k]
-    cap = np.zeros(W, np.bool_)
-    for k in range(W):
-        cap[k] = moved[k] and H[k] * np.sqrt(VM[k]) > max_move
-        C[k] = max_move / (H[k] * np.sqrt(VM[k])) if cap[k] else 1.0
+    _lanes_cap_rule(moved, H, VM, max_move, cap, C)
     # the speed cap, then the new positions
     for i in range(n):
         for d in range(3):
@@ -526,6 +554,28 @@ def _fire_pre(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step,
                 VT[i, d, k] = v
                 xn = XT[i, d, k] + H[k] * v
                 XT[i, d, k] = xn if moved[k] else XT[i, d, k]
+
+
+@njit(cache=True, error_model="numpy")
+def _fire_pre8(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step, ftol, max_steps, dt_max, dt_min,
+               n_delay, f_inc, f_dec, alpha0, f_alpha, max_uphill, max_move, P, C, H, A, VV, FF, VM, up, mix, cap):
+    """:func:`_fire_pre` with its four passes over the particles as explicit 8-lane vectors
+    (:mod:`tlspipe.engine.simd`; the same operations in the same order, so the same bits, 3-5x faster at 16
+    lanes); float64 C-contiguous (N, 3, W) arrays, W a multiple of 8."""
+    nb = XT.shape[2] // VW
+    _lanes_begin(state, moved, done, fm, step, ftol, max_steps, P)
+    for b in range(nb):
+        fire_power8(FT, VT, P, b)
+    _lanes_power_rule(moved, done, P, n_pos, n_neg, dt, alpha, step, dt_max, dt_min, n_delay, f_inc, f_dec, alpha0,
+                      f_alpha, max_uphill, up, C, H, A, VV, FF)
+    for b in range(nb):
+        fire_euler8(XT, VT, FT, C, H, up, moved, VV, FF, b)
+    _lanes_mix_rule(moved, VV, FF, A, mix, C, P, VM)
+    for b in range(nb):
+        fire_mix8(VT, FT, P, C, mix, VM, b)
+    _lanes_cap_rule(moved, H, VM, max_move, cap, C)
+    for b in range(nb):
+        fire_move8(XT, VT, C, H, cap, moved, b)
 
 
 @njit(cache=True, error_model="numpy")
@@ -623,10 +673,12 @@ class LaneFIRE:
     array ``ref_order`` (M,), a lane started with ``order`` o may stop only at the minima j with ref_order[j] < o.
     Other parameters as there.
 
-    The width: the compiler vectorises the lane loops only from about 24 lanes on (below, each lane costs
-    more than a single configuration does), so the default is 32."""
+    The width: float64 lanes run as explicit 8-lane vectors (:mod:`tlspipe.engine.simd`: the force pass and the
+    four FIRE passes), efficient from 8 lanes on; at N = 1500, 8 lanes were the fastest exploration (wider ones
+    hold more descents in flight, which lose early stops, and their arrays outgrow the core's cache).  float32
+    lanes (MixedLaneFIRE) run the compiler's loops, vectorised only from about 24 lanes on."""
 
-    def __init__(self, diameters, box, width: int = 32, ftol: float = 1e-10, max_steps: int = 200_000,
+    def __init__(self, diameters, box, width: int = 8, ftol: float = 1e-10, max_steps: int = 200_000,
                  exit_energy: float = 0.0, exit_distance: float = 0.0, exit_harmonic: float = 0.0,
                  margin: float = 0.3, max_allow: float = 0.6, dtype=np.float64, **params):
         from . import as_box
@@ -669,6 +721,9 @@ class LaneFIRE:
         self.order = np.zeros(W, np.int64)
         self.tags = [None] * W
         self._scratch = [np.zeros(W) for _ in range(8)]
+        self._masks = [np.zeros(W, np.bool_) for _ in range(3)]
+        # the explicit 8-lane vectors (engine.simd) for float64 lanes; the compiler's loops for float32
+        self._pre = _fire_pre8 if self.dtype == np.float64 else _fire_pre
         self.forces = LaneForces(self.diam, self.box, W, margin=margin, max_allow=max_allow, dtype=self.dtype)
         self._no_refs = (np.zeros((0, n, 3)), np.zeros(0))
         self._no_order = np.zeros(0, np.int64)
@@ -708,10 +763,10 @@ class LaneFIRE:
     def step(self, known=None):
         p = self.p
         P, C, H, A, VV, FF, VM, FM = self._scratch
-        _fire_pre(self.XT, self.VT, self.FT, self.state, self.moved, self.done, self.fm, self.dt, self.alpha,
+        self._pre(self.XT, self.VT, self.FT, self.state, self.moved, self.done, self.fm, self.dt, self.alpha,
                   self.n_pos, self.n_neg, self.steps, self.ftol, self.max_steps, float(p["dt_max"]),
                   float(p["dt_min"]), int(p["n_delay"]), float(p["f_inc"]), float(p["f_dec"]), float(p["alpha0"]),
-                  float(p["f_alpha"]), int(p["max_uphill"]), float(p["max_move"]), P, C, H, A, VV, FF, VM)
+                  float(p["f_alpha"]), int(p["max_uphill"]), float(p["max_move"]), P, C, H, A, VV, FF, VM, *self._masks)
         out = self._collect()
         compute = (self.state == FRESH) | self.moved
         if compute.any():

@@ -50,8 +50,9 @@ EXPLORE_DEFAULTS = dict(
     exit_harmonic=0.2,
     # quenches of one trajectory descend together in this many SIMD lanes (engine.lanes.LaneFIRE, native
     # engine); 0 or 1: one quench at a time.  The lane width does not change any result, only lanes on or off
-    # does (at rounding level: see tlspipe.sample.explore)
-    lanes=64,
+    # does (at rounding level: see tlspipe.sample.explore).  8 (one vector of doubles) was the fastest of
+    # 8/16/32/64 at N = 1500: more lanes in flight lose early stops and overflow the core's cache (README, Speed)
+    lanes=8,
     # precision of the quenches in lanes: "float64" (the arithmetic of one quench at a time), or "mixed": the bulk
     # of each descent in float32 lanes until max_i |F_i| < lane_switch_force, its end (convergence, early stop,
     # final IS) in float64 (engine.lanes.MixedLaneFIRE; opt-in: it rounds differently, see README "Speed")
