@@ -27,7 +27,7 @@ Variants (--variants, alternated with the two paths above in the same rounds, on
 against the single path and ``{setting}_{variant}_vs_lanes`` against today's lanes):
   lanes_mixed: ``lane_precision: mixed`` (the bulk of each descent in float32 lanes, its end in float64; its quench
                agreement is measured on the same snapshots, ``{setting}_quench_agreement_lanes_mixed``);
-  lanes8, lanes32, lanes64: ``lanes: 8``, ``32``, ``64`` (descents in flight: fewer lose fewer early stops and keep
+  lanes8, lanes16, lanes32, lanes64: ``lanes: 8``, ``16``, ``32``, ``64`` (descents in flight: fewer lose fewer early stops and keep
                the lanes' arrays in the core's cache; more fill the vectors better).
 
 Prints `name: value unit` lines.
@@ -198,7 +198,7 @@ def main():
     mix_agree = mix_unexplained = 0
     variants = [v for v in a.variants.split(",") if v]
     known_variants = {"lanes_mixed": dict(lane_precision="mixed"), "lanes32": dict(lanes=32), "lanes64": dict(lanes=64),
-                      "lanes8": dict(lanes=8)}
+                      "lanes8": dict(lanes=8), "lanes16": dict(lanes=16)}
     for v in variants:
         if v not in known_variants:
             raise SystemExit(f"--variants: unknown variant {v!r}; known: {sorted(known_variants)}")

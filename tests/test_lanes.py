@@ -218,3 +218,30 @@ def test_explore_refuses_an_unknown_lane_precision(small_glass):
     p = dict(EXPLORE_DEFAULTS, traj_time=0.2, tau_quench=0.1, lane_precision="half")
     with pytest.raises(ValueError, match="explore.lane_precision"):
         run_trajectory(x, diam, box, 0, 1, p)
+
+
+def test_a_nan_force_is_never_a_small_force():
+    """max_i |F_i| is NaN when any force is (one at a time and in lanes): a descent whose forces went NaN is not
+    converged, and a lane started from non-finite positions is refused as fire_minimise refuses them."""
+    from tlspipe.engine.lanes import _lane_max_force
+    from tlspipe.engine.potential import max_force
+
+    f = np.zeros((5, 3))
+    f[1, 0] = 1e-3
+    f[3, 2] = np.nan
+    assert np.isnan(max_force(f))
+    assert max_force(np.nan_to_num(f)) == pytest.approx(1e-3)
+    FT = np.zeros((5, 3, 8))
+    FT[:, :, 2] = f
+    FT[1, 0, 4] = 1e-3
+    out = np.empty(8)
+    _lane_max_force(FT, out)
+    assert np.isnan(out[2]) and out[4] == pytest.approx(1e-3) and out[0] == 0.0
+
+
+def test_a_lane_refuses_non_finite_positions(small_glass):
+    x, diam, box = small_glass
+    bad = np.array(x, float)
+    bad[3, 1] = np.nan
+    with pytest.raises(engine.NonFiniteError):
+        LaneFIRE(diam, box, width=8).start(0, bad)

@@ -427,7 +427,7 @@ def _lanes_begin(state, moved, done, fm, step, ftol, max_steps, P):
     """Which lanes move this step (minimise._fire's while test); a lane whose loop ends is marked done."""
     for k in range(state.size):
         moved[k] = False
-        if state[k] == 2 and not (fm[k] >= ftol and step[k] < max_steps and np.isfinite(fm[k])):
+        if state[k] == 2 and not (fm[k] >= ftol[k] and step[k] < max_steps and np.isfinite(fm[k])):
             done[k] = True
         elif state[k] == 2:
             moved[k] = True
@@ -587,7 +587,7 @@ def _lane_max_force(FT, out):
     for i in range(n):
         for k in range(W):
             d = FT[i, 0, k] * FT[i, 0, k] + FT[i, 1, k] * FT[i, 1, k] + FT[i, 2, k] * FT[i, 2, k]
-            out[k] = d if d > out[k] else out[k]
+            out[k] = d if (d > out[k] or d != d) else out[k]  # a NaN force sticks (never "converged")
     for k in range(W):
         out[k] = np.sqrt(out[k])
 
@@ -658,7 +658,7 @@ def _fire_post(XT, VT, FT, ET, state, moved, e, fm, step, hit, done, box, refs, 
                     continue
         else:
             continue
-        if not (fm[k] >= ftol and step[k] < max_steps and np.isfinite(fm[k])):
+        if not (fm[k] >= ftol[k] and step[k] < max_steps and np.isfinite(fm[k])):
             done[k] = True
 
 
@@ -719,6 +719,7 @@ class LaneFIRE:
         self.steps = np.zeros(W, np.int64)
         self.hit = np.full(W, -1, np.int64)
         self.order = np.zeros(W, np.int64)
+        self.lane_ftol = np.full(W, self.ftol)  # each lane's convergence (start(..., ftol=) may set another)
         self.tags = [None] * W
         self._scratch = [np.zeros(W) for _ in range(8)]
         self._masks = [np.zeros(W, np.bool_) for _ in range(3)]
@@ -737,14 +738,19 @@ class LaneFIRE:
     def busy(self) -> int:
         return int(np.count_nonzero(self.state != FREE))
 
-    def start(self, k: int, x, tag=None, order: int = 0, state=None):
+    def start(self, k: int, x, tag=None, order: int = 0, state=None, ftol: float | None = None):
         """Put configuration x in free lane k; ``state`` = (velocity (N, 3), dt, alpha, n_pos, n_neg, steps):
-        go on with a descent begun elsewhere (its first forces are then computed here)."""
+        go on with a descent begun elsewhere (its first forces are then computed here).  ``ftol``: this lane's
+        convergence (default: the instance's), e.g. the refinement of a new minimum beside the quenches."""
         if self.state[k] != FREE:
             raise ValueError(f"lane {k} is busy")
         x = np.ascontiguousarray(x, np.float64)
         if x.shape != (self.n, 3):
             raise ValueError(f"configuration of shape {x.shape}, expected ({self.n}, 3)")
+        if not np.all(np.isfinite(x)):  # as fire_minimise: a blown-up trajectory is an error, not a quench
+            from . import NonFiniteError
+
+            raise NonFiniteError("positions contain NaN or inf")
         _lane_copy_in(x, self.XT, k)
         self.VT[:, :, k] = 0.0
         self.state[k] = FRESH
@@ -755,6 +761,7 @@ class LaneFIRE:
         self.hit[k] = -1
         self.order[k] = order
         self.tags[k] = tag
+        self.lane_ftol[k] = self.ftol if ftol is None else float(ftol)
         if state is not None:
             v, self.dt[k], self.alpha[k], self.n_pos[k], self.n_neg[k], self.steps[k] = state
             _lane_copy_in(np.ascontiguousarray(v, np.float64), self.VT, k)
@@ -764,7 +771,7 @@ class LaneFIRE:
         p = self.p
         P, C, H, A, VV, FF, VM, FM = self._scratch
         self._pre(self.XT, self.VT, self.FT, self.state, self.moved, self.done, self.fm, self.dt, self.alpha,
-                  self.n_pos, self.n_neg, self.steps, self.ftol, self.max_steps, float(p["dt_max"]),
+                  self.n_pos, self.n_neg, self.steps, self.lane_ftol, self.max_steps, float(p["dt_max"]),
                   float(p["dt_min"]), int(p["n_delay"]), float(p["f_inc"]), float(p["f_dec"]), float(p["alpha0"]),
                   float(p["f_alpha"]), int(p["max_uphill"]), float(p["max_move"]), P, C, H, A, VV, FF, VM, *self._masks)
         out = self._collect()
@@ -778,7 +785,7 @@ class LaneFIRE:
             else:
                 (refs, ref_e), nref, ref_order = self._no_refs, 0, self._no_order
             _fire_post(self.XT, self.VT, self.FT, self.ET, self.state, self.moved, self.e, self.fm, self.steps,
-                       self.hit, self.done, self.box, refs, ref_e, nref, ref_order, self.order, self.ftol,
+                       self.hit, self.done, self.box, refs, ref_e, nref, ref_order, self.order, self.lane_ftol,
                        self.max_steps, *self.exit, FM)
             self.n_steps_total += int(np.count_nonzero(self.moved))
             out += self._collect()

@@ -365,7 +365,7 @@ def max_force(f):
     m = 0.0
     for i in range(f.shape[0]):
         d = f[i, 0] * f[i, 0] + f[i, 1] * f[i, 1] + f[i, 2] * f[i, 2]
-        if d > m:
+        if d > m or d != d:  # a NaN force sticks: a descent with NaN forces is never "converged"
             m = d
     return np.sqrt(m)
 

@@ -17,14 +17,16 @@ Quenches in lanes (``lanes`` >= 2, the default, native engine): the MD of a traj
 consecutive snapshots descend together, ``lanes`` at a time in SIMD lanes over one shared neighbour list
 (:class:`tlspipe.engine.lanes.LaneFIRE`), each with its own FIRE state, a finished lane refilled with the next
 snapshot; the results are taken in snapshot order, so the registry, the sequence and the refinement of new IS
-proceed exactly as with one quench at a time.  A lane's descent is the FIRE of :mod:`tlspipe.engine.minimise`
+proceed exactly as with one quench at a time.  A new IS is refined in a lane too (the FIRE of ``fire_minimise``
+from the quench's end, started as soon as that end matches neither the registry nor an earlier end; a snapshot is
+taken only once its refinement is back, and a refinement found unneeded by then is dropped).  A lane's descent is the FIRE of :mod:`tlspipe.engine.minimise`
 step for step; its forces are summed over pairs in a canonical order, so they differ from the single path's
 by rounding only, and a snapshot on a basin boundary may then end in the neighbouring IS
 (``benchmarks/explore.py`` counts how often: the quench agreement).  The canonical order makes a lane's
 descent independent of its lane companions and of the lane width, so a trajectory's quench ends are a
 deterministic function of the glass, the seed, its index and the parameters.  The early stop in lanes may stop
 a descent where the finished descent of any earlier snapshot of the trajectory ended, taken into the registry
-or not yet (the snapshots of 64 lanes descend at once, and at Tf = 0.092 a new IS turns up every ~7 quenches,
+or not yet (the snapshots of all lanes descend at once, and at Tf = 0.092 a new IS turns up every ~7 quenches,
 so the registry alone would come too late); the record is that of descents run to their ends.
 ``lane_precision: mixed`` (opt-in) descends in float32 lanes until max_i |F_i| < ``lane_switch_force`` and ends
 each descent in float64 (:class:`tlspipe.engine.lanes.MixedLaneFIRE`); it rounds differently again, so it is part
@@ -285,21 +287,39 @@ def _run_trajectory_lanes(x0, diam, box, traj: int, seed: int, p: dict) -> dict:
     is_of = np.full(n_q, -1, np.int64)  # the IS each taken snapshot ended in
     n_unconverged = n_early = n_fire_steps = n_refine_steps = 0
     done: dict[int, tuple] = {}
+    # refinement of new IS in lanes (float64 lanes): a converged end that matches neither the registry nor an
+    # earlier end is refined at once in a lane of its own (order -1: no early stop), as fire_minimise would
+    # refine it when the snapshot is taken; an end found by then needs no refinement and its result is dropped
+    refine_in_lanes = lane_precision(p) != "mixed" and p["refine_ftol"] < p["ftol"]
+    refining: set[int] = set()
+    refined: dict[int, tuple] = {}
+    pending: list[tuple] = []
     made = taken = 0
     t = 0.0
     while taken < n_q:
         for lane in fire.free_lanes():
+            if pending:
+                q, xq = pending.pop()
+                fire.start(lane, xq, tag=("refine", q), order=-1, ftol=p["refine_ftol"])
+                continue
             if made == n_q:
                 break
             sim.run(every, dt=p["dt"])
             fire.start(lane, sim.x, tag=made, order=made)
             made += 1
         for _, q, xm, etot, fmax, steps, hit in fire.step(ends.known() if p["early_exit"] else None):
+            if isinstance(q, tuple):  # a refinement
+                refining.discard(q[1])
+                refined[q[1]] = (xm, etot, steps)
+                continue
             hit = int(ends.quench[hit]) if hit >= 0 else -1  # the descent whose end it stopped at
             done[q] = (xm, etot, fmax, steps, hit)
             if hit < 0 and fmax < p["ftol"] * 10:
+                if refine_in_lanes and not _end_known(reg, ends, etot / n, xm, box):
+                    refining.add(q)
+                    pending.append((q, xm))
                 ends.add(xm, etot, q)
-        while taken in done:  # in snapshot order, as the one-at-a-time loop
+        while taken in done and taken not in refining:  # in snapshot order, as the one-at-a-time loop
             k = taken
             xm, etot, fmax, steps, hit = done.pop(k)
             taken += 1
@@ -316,13 +336,32 @@ def _run_trajectory_lanes(x0, diam, box, traj: int, seed: int, p: dict) -> dict:
                 seq.append(-1)
                 continue
             k_is = reg.find(etot / n, wrap(xm, box))
+            mine = refined.pop(k, None)
+            if mine is not None:
+                n_refine_steps += mine[2]  # counted even when not needed: what the lanes spent
             if k_is < 0 and p["refine_ftol"] < p["ftol"]:
-                xm, res = engine.fire_minimise(xm, diam, box, ftol=p["refine_ftol"])
-                etot = res.energy
-                n_refine_steps += res.n_steps
+                if mine is not None:
+                    xm, etot = mine[0], mine[1]
+                else:
+                    xm, res = engine.fire_minimise(xm, diam, box, ftol=p["refine_ftol"])
+                    etot = res.energy
+                    n_refine_steps += res.n_steps
             is_of[k] = reg.add(etot / n, wrap(xm, box), t, traj)
             seq.append(int(is_of[k]))
     return _trajectory_record(reg, seq, n, n_unconverged, n_early, n_fire_steps, n_refine_steps)
+
+
+def _end_known(reg, ends, e_per_particle: float, x, box) -> bool:
+    """A descent's end is an IS already in the registry, or the end of an earlier finished descent (which is
+    refined, or found, before this one is taken)."""
+    if reg.find(e_per_particle, wrap(x, box)) >= 0:
+        return True
+    n = len(x)
+    for c in range(ends.count):
+        if (abs(ends.etot[c] / n - e_per_particle) <= reg.energy_tol
+                and min_image_max_disp(ends.pos[c], x, box) <= reg.position_tol):
+            return True
+    return False
 
 
 def _checkpoint_path(ckpt_dir: Path, traj: int) -> Path:
@@ -341,6 +380,8 @@ def _params_key(x0, diam, box, seed: int, params: dict) -> str:
             and k not in ("lane_precision", "lane_switch_force")}
     if uses_lanes(params):  # quenches in lanes round differently from one at a time (not the width)
         keys["quenches_in_lanes"] = True
+        if lane_precision(params) != "mixed":  # new IS refined in lanes too (rounding of the stored IS)
+            keys["refined_in_lanes"] = True
         if lane_precision(params) == "mixed":  # (the default adds nothing: older checkpoints stay valid)
             keys["lane_precision"] = "mixed"
             keys["lane_switch_force"] = float(params.get("lane_switch_force", 1e-2))
