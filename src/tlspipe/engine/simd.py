@@ -57,13 +57,19 @@ class _Rows:
         self.arr = context.make_array(aty)(context, builder, aval)
         self.intp = context.get_value_type(types.intp)
         self.W = cgutils.unpack_tuple(builder, self.arr.shape, 3)[2]
+        self.W3 = builder.mul(self.W, ir.Constant(self.intp, 3))
+        self.cW = [None, self.W, builder.mul(self.W, ir.Constant(self.intp, 2))]
         self.base = builder.mul(block, ir.Constant(self.intp, VW))
 
-    def ptr(self, row, c: int):
+    def ptrs(self, row):
+        """The three vector pointers (components 0, 1, 2) of one row: one multiply for the row, then steps of W."""
         b = self.b
-        r = b.add(b.mul(row, ir.Constant(self.intp, 3)), ir.Constant(self.intp, c))
-        off = b.add(b.mul(r, self.W), self.base)
-        return b.bitcast(b.gep(self.arr.data, [off]), _vec.as_pointer())
+        off = b.add(b.mul(row, self.W3), self.base)
+        p0 = b.gep(self.arr.data, [off])
+        return [b.bitcast(b.gep(p0, [self.cW[c]]) if c else p0, _vec.as_pointer()) for c in range(3)]
+
+    def ptr(self, row, c: int):
+        return self.ptrs(row)[c]
 
     def load(self, row, c: int):
         return self.b.load(self.ptr(row, c), align=8)
@@ -107,9 +113,10 @@ def run_lanes8(typingctx, XT, FT, ET, pj, ps, sh, i, p0, p1, block):
         PS = context.make_array(t[4])(context, builder, args[4])
         SH = context.make_array(t[5])(context, builder, args[5])
         intp = X.intp
-        xi = [X.load(vi, c) for c in range(3)]
+        xi = [builder.load(q, align=8) for q in X.ptrs(vi)]
+        fi_ptrs = F.ptrs(vi)
         acc_e = cgutils.alloca_once_value(builder, E.load())
-        acc_f = [cgutils.alloca_once_value(builder, F.load(vi, c)) for c in range(3)]
+        acc_f = [cgutils.alloca_once_value(builder, builder.load(q, align=8)) for q in fi_ptrs]
         with cgutils.for_range(builder, vp1, start=vp0, intp=intp) as loop:
             p = loop.index
             j = builder.sext(builder.load(builder.gep(PJ.data, [p])), intp) if t[3].dtype.bitwidth < 64 else \
@@ -117,19 +124,20 @@ def run_lanes8(typingctx, XT, FT, ET, pj, ps, sh, i, p0, p1, block):
             is2v = _splat(builder, builder.load(builder.gep(PS.data, [p])))
             p3 = builder.mul(p, ir.Constant(intp, 3))
             d = []
+            xj = X.ptrs(j)
             for c in range(3):
                 s = builder.load(builder.gep(SH.data, [builder.add(p3, ir.Constant(intp, c))]))
-                d.append(builder.fsub(builder.fsub(xi[c], X.load(j, c)), _splat(builder, s)))
+                d.append(builder.fsub(builder.fsub(xi[c], builder.load(xj[c], align=8)), _splat(builder, s)))
             e, fr = _pair_law(builder, d, is2v)
             builder.store(builder.fadd(builder.load(acc_e), e), acc_e)
+            fj = F.ptrs(j)
             for c in range(3):
                 fc = builder.fmul(fr, d[c])
                 builder.store(builder.fadd(builder.load(acc_f[c]), fc), acc_f[c])
-                pjc = F.ptr(j, c)
-                builder.store(builder.fsub(builder.load(pjc, align=8), fc), pjc, align=8)
+                builder.store(builder.fsub(builder.load(fj[c], align=8), fc), fj[c], align=8)
         E.store(builder.load(acc_e))
         for c in range(3):
-            builder.store(builder.load(acc_f[c]), F.ptr(vi, c), align=8)
+            builder.store(builder.load(acc_f[c]), fi_ptrs[c], align=8)
         return context.get_dummy_value()
 
     return sig, codegen
