@@ -45,12 +45,13 @@ scalars is slower (README, "Speed").
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from .. import model
 from ..util.periodic import min_image
 from .potential import C0, C2, C4, RC2, band_energy_forces_shared, build_pairs, energy_forces, max_disp2
-from .simd import VW, fire_euler8, fire_mix8, fire_move8, fire_power8
+from .simd import VW, excess_lanes8, fire_euler8, fire_mix8, fire_move8, fire_power8, max_norm2_lanes8
 
 RC = model.RC_FACTOR
 
@@ -173,8 +174,7 @@ def band_energy_forces_shared32(XT, pi, pj, ps, sh, npairs, ET, FT):
 
 
 @njit(cache=True, error_model="numpy")
-def lane_excess(XT, sref, allow2, live):
-    """Largest |x_ki - sref_i|^2 - allow2_i over the live lanes k (> 0 or NaN: the shared list must be rebuilt)."""
+def _lane_excess_loop(XT, sref, allow2, live):
     n, _, W = XT.shape
     m = -np.inf
     for i in range(n):
@@ -184,9 +184,47 @@ def lane_excess(XT, sref, allow2, live):
                 dy = XT[i, 1, k] - sref[i, 1]
                 dz = XT[i, 2, k] - sref[i, 2]
                 d = dx * dx + dy * dy + dz * dz - allow2[i]
-                if not d <= m:
+                if d > m or d != d:
                     m = d
+                    if m != m:
+                        return m
     return m
+
+
+def _lane_excess(XT, sref, allow2, live):
+    """Compiled callers only (dispatched on the array type by the overload below)."""
+    raise NotImplementedError
+
+
+@overload(_lane_excess)
+def _lane_excess_impl(XT, sref, allow2, live):
+    if not (isinstance(XT, types.Array) and XT.dtype == types.float64):
+        return lambda XT, sref, allow2, live: _lane_excess_loop(XT, sref, allow2, live)
+
+    def vec(XT, sref, allow2, live):  # 8-lane vectors (engine.simd) on the C-contiguous layout
+        W = XT.shape[2]
+        if not (W % VW == 0 and XT.strides[2] == 8 and XT.strides[1] == 8 * W and sref.strides[1] == 8
+                and sref.strides[0] == 24 and allow2.strides[0] == 8):
+            return _lane_excess_loop(XT, sref, allow2, live)
+        out = np.empty(W)
+        for b in range(W // VW):
+            excess_lanes8(XT, sref, allow2, out, b)
+        m = -np.inf
+        for k in range(W):
+            if live[k] and (out[k] > m or out[k] != out[k]):
+                m = out[k]
+                if m != m:
+                    break
+        return m
+
+    return vec
+
+
+@njit(cache=True, error_model="numpy")
+def lane_excess(XT, sref, allow2, live):
+    """Largest |x_ki - sref_i|^2 - allow2_i over the live lanes k (> 0 or NaN: the shared list must be rebuilt;
+    a NaN anywhere in a live lane gives NaN)."""
+    return _lane_excess(XT, sref, allow2, live)
 
 
 @njit(cache=True, error_model="numpy")
@@ -579,8 +617,7 @@ def _fire_pre8(XT, VT, FT, state, moved, done, fm, dt, alpha, n_pos, n_neg, step
 
 
 @njit(cache=True, error_model="numpy")
-def _lane_max_force(FT, out):
-    """max_i |F_i| of every lane (the lanes innermost)."""
+def _lane_norm2_max_loop(FT, out):
     n, _, W = FT.shape
     for k in range(W):
         out[k] = 0.0
@@ -588,7 +625,33 @@ def _lane_max_force(FT, out):
         for k in range(W):
             d = FT[i, 0, k] * FT[i, 0, k] + FT[i, 1, k] * FT[i, 1, k] + FT[i, 2, k] * FT[i, 2, k]
             out[k] = d if (d > out[k] or d != d) else out[k]  # a NaN force sticks (never "converged")
-    for k in range(W):
+
+
+def _lane_norm2_max(FT, out):
+    """Compiled callers only (dispatched on the array type by the overload below)."""
+    raise NotImplementedError
+
+
+@overload(_lane_norm2_max)
+def _lane_norm2_max_impl(FT, out):
+    if not (isinstance(FT, types.Array) and FT.dtype == types.float64):
+        return lambda FT, out: _lane_norm2_max_loop(FT, out)
+
+    def vec(FT, out):
+        W = FT.shape[2]
+        if not (W % VW == 0 and FT.strides[2] == 8 and FT.strides[1] == 8 * W):
+            return _lane_norm2_max_loop(FT, out)
+        for b in range(W // VW):
+            max_norm2_lanes8(FT, out, b)
+
+    return vec
+
+
+@njit(cache=True, error_model="numpy")
+def _lane_max_force(FT, out):
+    """max_i |F_i| of every lane (NaN in a lane with a NaN force)."""
+    _lane_norm2_max(FT, out)
+    for k in range(FT.shape[2]):
         out[k] = np.sqrt(out[k])
 
 

@@ -310,3 +310,62 @@ def fire_move8(typingctx, XT, VT, C, H, cap, moved, block):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _sticky_max(builder, d, cur):
+    """max(cur, d) where a NaN d sticks (and a NaN cur stays): the running maximum of the scalar loops."""
+    take = builder.or_(builder.fcmp_ordered(">", d, cur), builder.fcmp_unordered("uno", d, d))
+    return builder.select(take, d, cur)
+
+
+@intrinsic
+def max_norm2_lanes8(typingctx, FT, out, block):
+    """out[lanes of block] = max over particles of |F_i|^2 (NaN if any is NaN)."""
+    _check_f64(FT, out)
+    sig = types.void(FT, out, block)
+
+    def codegen(context, builder, signature, args):
+        (vb,) = _ints(context, builder, signature, args, (2,))
+        F = _Rows(context, builder, signature.args[0], args[0], vb)
+        O = _Lanes(context, builder, signature.args[1], args[1], F.base)
+        m = cgutils.alloca_once_value(builder, _const(0.0))
+        with cgutils.for_range(builder, _rows_count(context, builder, F)) as loop:
+            f = [builder.load(q, align=8) for q in F.ptrs(loop.index)]
+            d = builder.fadd(builder.fadd(builder.fmul(f[0], f[0]), builder.fmul(f[1], f[1])), builder.fmul(f[2], f[2]))
+            builder.store(_sticky_max(builder, d, builder.load(m)), m)
+        O.store(builder.load(m))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def excess_lanes8(typingctx, XT, sref, allow2, out, block):
+    """out[lanes of block] = max over particles of |x_i - sref_i|^2 - allow2_i (NaN if any is NaN); sref (N, 3)
+    and allow2 (N,) C-contiguous."""
+    _check_f64(XT, sref, allow2, out)
+    sig = types.void(XT, sref, allow2, out, block)
+
+    def codegen(context, builder, signature, args):
+        t = signature.args
+        (vb,) = _ints(context, builder, signature, args, (4,))
+        X = _Rows(context, builder, t[0], args[0], vb)
+        S = context.make_array(t[1])(context, builder, args[1])
+        A2 = context.make_array(t[2])(context, builder, args[2])
+        O = _Lanes(context, builder, t[3], args[3], X.base)
+        m = cgutils.alloca_once_value(builder, _const(float("-inf")))
+        with cgutils.for_range(builder, _rows_count(context, builder, X)) as loop:
+            i = loop.index
+            i3 = builder.mul(i, ir.Constant(X.intp, 3))
+            x = [builder.load(q, align=8) for q in X.ptrs(i)]
+            s = [_splat(builder, builder.load(builder.gep(S.data, [builder.add(i3, ir.Constant(X.intp, c))])))
+                 for c in range(3)]
+            dd = [builder.fsub(x[c], s[c]) for c in range(3)]
+            d = builder.fadd(builder.fadd(builder.fmul(dd[0], dd[0]), builder.fmul(dd[1], dd[1])),
+                             builder.fmul(dd[2], dd[2]))
+            d = builder.fsub(d, _splat(builder, builder.load(builder.gep(A2.data, [i]))))
+            builder.store(_sticky_max(builder, d, builder.load(m)), m)
+        O.store(builder.load(m))
+        return context.get_dummy_value()
+
+    return sig, codegen
