@@ -18,6 +18,8 @@ def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta,
 
     if params.get("protocol") == "cooling":  # tlspipe.sample.cooling
         return _run_cooling(n_particles, glass, params, out_data, out_meta, log_path)
+    if params.get("protocol") == "files":  # tlspipe.sample.glass_files
+        return _run_files(n_particles, glass, params, out_data, out_meta)
     bar = LogProgress(params["n_blocks"], f"prepare {glass['glass']}", log_path)
     g = prepare_glass(n_particles, glass["tf"], glass["seed"], progress=bar, **params)
     bar.close()
@@ -53,6 +55,28 @@ def _run_cooling(n_particles: int, glass: dict, params: dict, out_data, out_meta
     return g["meta"]
 
 
+def _run_files(n_particles: int, glass: dict, params: dict, out_data, out_meta) -> dict:
+    """A glass of the study from the user's LAMMPS data file (prepare.protocol files; tlspipe.workflow gives the
+    job its ``file``, the study's ``model``, ``engine`` and the exploration's ``refine_ftol``)."""
+    from ..models import resolve_model
+    from .glass_files import import_glass_file, write_file_glass
+
+    m = resolve_model(params.get("model"))
+    try:
+        g = import_glass_file(params["file"], m, n_particles=n_particles, engine=params.get("engine", "auto"),
+                              ftol=params["ftol"], tf=glass["tf"], seed=glass["seed"])
+    except ValueError as e:
+        raise ValueError(f"glass {glass['glass']}: {e}") from e
+    g["meta"]["glass"] = glass["glass"]
+    write_file_glass(g, m, out_data, out_meta)
+    gm = g["meta"]
+    log.info("glass %s from %s: E/N %.6f, max|F| %.3g as read; %s; IS energy per particle %.6f (%s)", glass["glass"],
+             gm["source"], gm["initial_energy_per_particle"], gm["initial_max_force"],
+             f"quenched in {gm['quench_steps']} steps, largest displacement {gm['quench_max_displacement']:.3g}"
+             if gm["quenched"] else "taken as is (already an IS)", gm["inherent_energy_per_particle"], gm["backend"])
+    return gm
+
+
 def explore_file(data_path, out_store, checkpoint_dir, density: float | None = model.DENSITY, glass_model=None,
                  **kw) -> dict:
     """explore_glass on the glass of a LAMMPS data file, whose box must hold ``density`` (None: no check);
@@ -75,10 +99,15 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float | None = m
             raise ModelError(f"explore {data_path}: the native exploration runs the soft spheres and the native "
                              f"Lennard-Jones family, and {m.describe()} is neither ({why}); use --engine lammps "
                              "(config engine: lammps), which runs the model's own lines")
-    if m.units != "lj":
-        raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration's "
-                         "temperatures and Maxwell velocities are in reduced (lj) units so far, so it is refused "
-                         "rather than run at a wrong temperature; import minima made elsewhere (import-lammps)")
+    from ..models import LAMMPS_KB_MVV2E
+
+    if m.units != "lj" and ((kw.get("engine") or EXPLORE_DEFAULTS["engine"]) != "lammps"
+                            or m.units not in LAMMPS_KB_MVV2E):
+        raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration runs "
+                         f"such a model through LAMMPS (--engine lammps, config engine: lammps) in "
+                         f"{' or '.join(u for u in LAMMPS_KB_MVV2E if u != 'lj')} units (T in kelvin, dt and "
+                         "tau_quench in the units' time); other units are refused rather than run at a wrong "
+                         "temperature; import minima made elsewhere (import-lammps)")
     try:
         return explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir,
                              system=None if m.is_soft_sphere else system, **kw)
