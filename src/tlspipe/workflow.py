@@ -157,9 +157,9 @@ def resolve_glass_files(cfg: dict, repo_dir=None, source: str = "config") -> dic
                 if found:
                     break
             if not found:
-                raise ConfigError(f"{source}: {where}.files: {e!r} matches no file (looked in "
-                                  f"{' and '.join(map(str, roots))}); give paths or globs of your LAMMPS data "
-                                  "files, absolute or relative to the working directory")
+                looked = "" if os.path.isabs(e) else f" (looked in {' and '.join(dict.fromkeys(map(str, roots)))})"
+                raise ConfigError(f"{source}: {where}.files: {e!r} matches no file{looked}; give paths or globs of "
+                                  "your LAMMPS data files, absolute or relative to the working directory")
             out += [str(Path(f).resolve()) for f in found]
         dup = sorted({f for f in out if out.count(f) > 1})
         if dup:

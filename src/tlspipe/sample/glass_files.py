@@ -118,6 +118,7 @@ def write_file_glass(g: dict, model, data_path, meta_path=None):
     from .cooling import write_cooled_glass
 
     m = g["meta"]
+    Path(data_path).parent.mkdir(parents=True, exist_ok=True)
     if not model.is_soft_sphere:
         return write_cooled_glass({**g, "velocities": None}, model, data_path, meta_path)
     data_path = Path(data_path)
