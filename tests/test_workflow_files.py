@@ -255,3 +255,56 @@ def test_eam_study_glasses_stores_and_exact_results(eam_study):
     tls = pd.read_parquet(eam_study / "tls.parquet")
     assert (tls["is_tls"] == ((tls["status"] == "dw") & (tls["e_qs"] < 1.0 / 11604.518))).all()
     assert (eam_study / "tables" / "table1.csv").exists() and (eam_study / "figures" / "fig4.png").exists()
+
+
+# ----------------------------------------------------------------------------- tlspipe prepare --protocol cooling
+def test_prepare_command_runs_the_cooling_protocol(tmp_path, capsys):
+    """`tlspipe prepare --protocol cooling --model FILE` makes the glass the study's cooling job makes (the same
+    function and keys): bit for bit the glass of cool_glass with those keys and seed; its IS energy is LAMMPS's
+    at the minimised positions; the flags of the other protocol are refused."""
+    from tlspipe.cli import main
+    from tlspipe.models import load_model, system_from_data
+    from tlspipe.sample.cooling import cool_glass
+    from tlspipe.store.lammps import read_lammps_data
+
+    model = tmp_path / "ka.yaml"
+    model.write_text(KA_TEXT)
+    out = tmp_path / "g.data"
+    keys = {"density": 1.2, "composition": [0.8, 0.2], "equilibrate_time": 0.5, "cool_time": 0.5,
+            "hold_time": 0.2, "T_final": 0.3}
+    args = ["prepare", "--protocol", "cooling", "--model", model, "--n", "200", "--tf", "1.0", "--seed", "3",
+            "--density", "1.2", "--composition", "0.8,0.2", "--equilibrate-time", "0.5", "--cool-time", "0.5",
+            "--hold-time", "0.2", "--T-final", "0.3", "--out", out]
+    rc = main([str(a) for a in args])
+    printed, err = capsys.readouterr()
+    assert rc == 0, err
+    info = json.loads(printed)
+    assert info["protocol"] == "cooling" and [s["stage"] for s in info["stages"]] == ["equilibrate", "cool", "hold"]
+    m = load_model(model)
+    data = read_lammps_data(out, expected_density=1.2)
+    assert data.atom_style == "atomic" and np.bincount(data.types).tolist() == [0, 160, 40]
+    ref = cool_glass(m, 200, 1.0, 3, keys)
+    assert np.array_equal(data.positions, ref["positions"]) and np.array_equal(data.velocities, ref["velocities"])
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["params"]["T_final"] == 0.3 and meta["protocol"] == "cooling"
+    system = system_from_data(data, m)
+    xm, r = make_backend(system).minimise(data.positions, ftol=1e-10)
+    with make_backend(system, engine="lammps") as lmp:
+        assert lmp.energy_forces(xm)[0] / 200 == pytest.approx(meta["inherent_energy_per_particle"], abs=1e-9)
+
+    def refused(*extra):
+        rc = main([str(a) for a in extra] + ["--tf", "1.0", "--out", str(tmp_path / "x.data")])
+        return rc, capsys.readouterr()[1]
+
+    rc, err = refused("prepare", "--protocol", "cooling", "--density", "1.2", "--composition", "1", "--T-final", "0.3")
+    assert rc == 1 and "give --model FILE" in err
+    rc, err = refused("prepare", "--protocol", "cooling", "--model", model, "--density", "1.2", "--composition",
+                      "0.8,0.2")
+    assert rc == 1 and "give --T-final" in err
+    rc, err = refused("prepare", "--protocol", "cooling", "--model", model, "--n-blocks", "3", "--T-final", "0.3")
+    assert rc == 1 and "--n-blocks is a key of the swap protocol" in err
+    rc, err = refused("prepare", "--density", "1.2")
+    assert rc == 1 and "--density: a flag of --protocol cooling" in err
+    rc, err = refused("prepare", "--protocol", "cooling", "--model", model, "--composition", "0.8,0.2",
+                      "--T-final", "0.3")
+    assert rc == 1 and "density: give the number density" in err
