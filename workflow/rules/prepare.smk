@@ -1,5 +1,8 @@
 rule prepare:
-    """Equilibrate one glass at Tf with hybrid MD / swap MC and cool it to T_final."""
+    """One glass: equilibrated at Tf with hybrid MD / swap MC and cooled to T_final (protocol swap), made by MD
+    cooling (protocol cooling), or imported from the user's LAMMPS data file and quenched (protocol files)."""
+    input:
+        unpack(glass_file_of),
     output:
         data=f"{R}/glasses/{{glass}}/equilibrated.data",
         meta=f"{R}/glasses/{{glass}}/equilibrated.json",

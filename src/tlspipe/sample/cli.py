@@ -6,7 +6,7 @@ import json
 import logging
 
 from .. import model
-from .defaults import EXPLORE_DEFAULTS, N_PARTICLES, PREPARE_DEFAULTS
+from .defaults import COOLING_DEFAULTS, EXPLORE_DEFAULTS, N_PARTICLES, PREPARE_DEFAULTS
 
 log = logging.getLogger("tlspipe")
 
@@ -18,6 +18,8 @@ def run_prepare(n_particles: int, glass: dict, params: dict, out_data, out_meta,
 
     if params.get("protocol") == "cooling":  # tlspipe.sample.cooling
         return _run_cooling(n_particles, glass, params, out_data, out_meta, log_path)
+    if params.get("protocol") == "files":  # tlspipe.sample.glass_files
+        return _run_files(n_particles, glass, params, out_data, out_meta)
     bar = LogProgress(params["n_blocks"], f"prepare {glass['glass']}", log_path)
     g = prepare_glass(n_particles, glass["tf"], glass["seed"], progress=bar, **params)
     bar.close()
@@ -53,6 +55,28 @@ def _run_cooling(n_particles: int, glass: dict, params: dict, out_data, out_meta
     return g["meta"]
 
 
+def _run_files(n_particles: int, glass: dict, params: dict, out_data, out_meta) -> dict:
+    """A glass of the study from the user's LAMMPS data file (prepare.protocol files; tlspipe.workflow gives the
+    job its ``file``, the study's ``model``, ``engine`` and the exploration's ``refine_ftol``)."""
+    from ..models import resolve_model
+    from .glass_files import import_glass_file, write_file_glass
+
+    m = resolve_model(params.get("model"))
+    try:
+        g = import_glass_file(params["file"], m, n_particles=n_particles, engine=params.get("engine", "auto"),
+                              ftol=params["ftol"], tf=glass["tf"], seed=glass["seed"])
+    except ValueError as e:
+        raise ValueError(f"glass {glass['glass']}: {e}") from e
+    g["meta"]["glass"] = glass["glass"]
+    write_file_glass(g, m, out_data, out_meta)
+    gm = g["meta"]
+    log.info("glass %s from %s: E/N %.6f, max|F| %.3g as read; %s; IS energy per particle %.6f (%s)", glass["glass"],
+             gm["source"], gm["initial_energy_per_particle"], gm["initial_max_force"],
+             f"quenched in {gm['quench_steps']} steps, largest displacement {gm['quench_max_displacement']:.3g}"
+             if gm["quenched"] else "taken as is (already an IS)", gm["inherent_energy_per_particle"], gm["backend"])
+    return gm
+
+
 def explore_file(data_path, out_store, checkpoint_dir, density: float | None = model.DENSITY, glass_model=None,
                  **kw) -> dict:
     """explore_glass on the glass of a LAMMPS data file, whose box must hold ``density`` (None: no check);
@@ -75,10 +99,15 @@ def explore_file(data_path, out_store, checkpoint_dir, density: float | None = m
             raise ModelError(f"explore {data_path}: the native exploration runs the soft spheres and the native "
                              f"Lennard-Jones family, and {m.describe()} is neither ({why}); use --engine lammps "
                              "(config engine: lammps), which runs the model's own lines")
-    if m.units != "lj":
-        raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration's "
-                         "temperatures and Maxwell velocities are in reduced (lj) units so far, so it is refused "
-                         "rather than run at a wrong temperature; import minima made elsewhere (import-lammps)")
+    from ..models import LAMMPS_KB_MVV2E
+
+    if m.units != "lj" and ((kw.get("engine") or EXPLORE_DEFAULTS["engine"]) != "lammps"
+                            or m.units not in LAMMPS_KB_MVV2E):
+        raise ModelError(f"explore {data_path}: {m.describe()} is in LAMMPS {m.units} units; the exploration runs "
+                         f"such a model through LAMMPS (--engine lammps, config engine: lammps) in "
+                         f"{' or '.join(u for u in LAMMPS_KB_MVV2E if u != 'lj')} units (T in kelvin, dt and "
+                         "tau_quench in the units' time); other units are refused rather than run at a wrong "
+                         "temperature; import minima made elsewhere (import-lammps)")
     try:
         return explore_glass(g.unwrapped(), g.diameters, g.box, out_store, checkpoint_dir,
                              system=None if m.is_soft_sphere else system, **kw)
@@ -107,9 +136,49 @@ def run_explore(glass: dict, params: dict, engine: str, data_path, out_store, ch
     return summary
 
 
+#: flags of ``tlspipe prepare --protocol cooling`` only (dt, gamma, cool_time, T_final are shared, meaning the
+#: chosen protocol's keys)
+_COOLING_ONLY = tuple(k for k in COOLING_DEFAULTS if k not in PREPARE_DEFAULTS)
+
+
+def _prepare_cooling_cmd(a) -> int:
+    """``tlspipe prepare --protocol cooling --model FILE``: one glass of a native-lj model by the MD cooling
+    protocol (tlspipe.sample.cooling, the study's prepare.protocol cooling with the same keys)."""
+    from ..models import ModelError, resolve_model
+    from .cooling import cool_glass, write_cooled_glass
+
+    unknown = [k for k in PREPARE_DEFAULTS if k not in COOLING_DEFAULTS and getattr(a, k, None) is not None]
+    if unknown:
+        raise ValueError(f"prepare --protocol cooling: --{unknown[0].replace('_', '-')} is a key of the swap "
+                         "protocol; the cooling protocol takes --density, --composition, --start, "
+                         "--equilibrate-time, --cool-time, --hold-time, --T-final, --dt, --gamma")
+    m = resolve_model(a.model)
+    if m.is_soft_sphere:
+        raise ModelError("prepare --protocol cooling makes glasses of a native-lj model: give --model FILE (e.g. "
+                         "config/models/kob-andersen.yaml); the soft spheres are prepared by swap Monte Carlo "
+                         "(--protocol swap, the default)")
+    params = {k: getattr(a, k) for k in COOLING_DEFAULTS if getattr(a, k, None) is not None}
+    if params.get("T_final") is None:
+        raise ValueError("prepare --protocol cooling: give --T-final, the temperature the ramp ends at (a study "
+                         "takes the exploration's T)")
+    g = cool_glass(m, a.n, a.tf, a.seed, params)
+    data, meta = write_cooled_glass(g, m, a.out)
+    gm = g["meta"]
+    print(json.dumps({"data": str(data), "meta": str(meta), "protocol": "cooling", "model": m.name,
+                      "stages": gm["stages"], "inherent_energy_per_particle": gm["inherent_energy_per_particle"],
+                      "seconds": gm["seconds"]}))
+    return 0
+
+
 def _prepare_cmd(a) -> int:
     from .prepare import prepare_glass, write_glass
 
+    if a.protocol == "cooling":
+        return _prepare_cooling_cmd(a)
+    given = [k for k in _COOLING_ONLY if getattr(a, k, None) is not None] + (["model"] if a.model else [])
+    if given:
+        raise ValueError(f"prepare --{given[0].replace('_', '-')}: a flag of --protocol cooling (a native-lj model's "
+                         "MD cooling); the default protocol swap prepares the soft spheres")
     params = {k: getattr(a, k) for k in PREPARE_DEFAULTS if getattr(a, k, None) is not None}
     g = prepare_glass(a.n, a.tf, a.seed, **params)
     data, meta = write_glass(g, a.out)
@@ -157,15 +226,32 @@ def _explore_cmd(a) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("prepare", help="make one glass: swap-MC equilibration at Tf, cooling to T_final",
+    p = sub.add_parser("prepare", help="make one glass: swap-MC equilibration at Tf, cooling to T_final (or the MD "
+                                       "cooling protocol of a native-lj model)",
                        description="Hybrid MD / swap Monte Carlo at Tf, then Berendsen cooling; writes a LAMMPS "
-                                   "data file (atom_style charge, charge = diameter) and a JSON beside it.")
-    p.add_argument("--n", type=int, default=N_PARTICLES, help=f"particles (density 1; default {N_PARTICLES})")
+                                   "data file (atom_style charge, charge = diameter) and a JSON beside it.  "
+                                   "--protocol cooling --model FILE: the MD cooling protocol of a native-lj model "
+                                   "(Langevin NVT at Tf, a linear ramp to --T-final, a hold; the study's "
+                                   "prepare.protocol cooling), written as atom_style atomic with the model's Masses.")
+    p.add_argument("--n", type=int, default=N_PARTICLES, help=f"particles (swap: density 1; default {N_PARTICLES})")
     p.add_argument("--tf", type=float, required=True, help="preparation temperature (epsilon)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output LAMMPS data file")
+    p.add_argument("--protocol", choices=("swap", "cooling"), default="swap",
+                   help="swap (the soft spheres, default) or cooling (a native-lj model, --model)")
+    p.add_argument("--model", default=None, metavar="MODEL.yaml", help="--protocol cooling: the model file")
     for k, v in PREPARE_DEFAULTS.items():
-        p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(v), default=None, help=f"default {v}")
+        extra = ("" if k not in COOLING_DEFAULTS else "; cooling: required" if COOLING_DEFAULTS[k] is None
+                 else f"; cooling: default {COOLING_DEFAULTS[k]}")
+        p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(v), default=None, help=f"default {v}{extra}")
+    for k in _COOLING_ONLY:
+        v = COOLING_DEFAULTS[k]
+        typ = ((lambda s: [float(t) for t in s.split(",")]) if k == "composition" else str if k == "start"
+               else float)
+        p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=typ, default=None,
+                       help=f"--protocol cooling ({'required' if v is None else f'default {v}'})"
+                            + (": fractions per type, e.g. 0.8,0.2"
+                                                                   if k == "composition" else ""))
     p.set_defaults(func=_prepare_cmd)
 
     e = sub.add_parser("explore", help="collect inherent structures of one glass into an HDF5 store",

@@ -135,7 +135,8 @@ def cool_glass(model, n: int, tf: float, seed: int, params: dict, T_explore: flo
 
 
 def write_cooled_glass(g: dict, model, data_path, meta_path=None):
-    """The glass as a LAMMPS atomic data file (types, the model's Masses, velocities) and its JSON beside it."""
+    """The glass as a LAMMPS atomic data file (types, the model's Masses, velocities if any; the box corners
+    ``lo``, ``hi`` if given, else centred) and its JSON beside it."""
     from ..store.lammps import write_lammps_data
     from ..util.io import atomic_path
 
@@ -148,7 +149,7 @@ def write_cooled_glass(g: dict, model, data_path, meta_path=None):
         tmp.write_text(json.dumps(m, indent=1))
         write_lammps_data(data_path, g["positions"], np.ones(len(g["types"])), g["box"], atom_style="atomic",
                           types=g["types"], type_masses={t: float(tm[t]) for t in range(1, n_types + 1)},
-                          velocities=g["velocities"],
-                          comment=f"tlspipe glass ({m['model_name']}, cooling protocol): N={m['n_particles']} "
-                                  f"Tf={m['tf']} seed={m['seed']}")
+                          velocities=g["velocities"], lo=g.get("lo"), hi=g.get("hi"),
+                          comment=f"tlspipe glass ({m['model_name']}, {m.get('protocol', 'cooling')} protocol): "
+                                  f"N={m['n_particles']} Tf={m['tf']} seed={m['seed']}")
     return data_path, meta_path

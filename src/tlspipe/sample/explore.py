@@ -174,8 +174,10 @@ def run_trajectory(x0, diam, box, traj: int, seed: int, params: dict) -> dict:
 
         kw = lammps_engine_kwargs(p.get("model_lines"))  # the model's own lines ({} for the soft spheres)
         lmp = LammpsEngine(diam, box, **kw)
-        if kw:  # per-particle masses: velocities at temperature T
-            v = v / np.sqrt(kw["masses"])[:, None]
+        if kw:  # per-particle masses: velocities at temperature T, in the model's LAMMPS units
+            from ..models import velocity_scale
+
+            v = v * velocity_scale(kw["model"].units) / np.sqrt(kw["masses"])[:, None]
         x = np.array(x0, float)
         quench = lambda y: lmp.minimise(y, ftol=p["ftol"])  # noqa: E731
     else:
