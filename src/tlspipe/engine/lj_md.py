@@ -15,8 +15,12 @@ particle i of variance (1 - exp(-2 gamma dt)) T / m_i; with T0 = T1 a plain NVT 
 
 FIRE: the algorithm, parameters and early stop at known minima of :mod:`tlspipe.engine.minimise`
 (:func:`tlspipe.engine.minimise._known_minimum` is called as is), step for step; positions are moved by the
-forces as if every mass were 1 (a minimiser's path, not dynamics: where a descent ends does not depend on a
-choice of masses for the equal-mass Kob-Andersen model, and the minimum found is a minimum either way).
+forces as if every mass were 1, by decision: an inherent structure is a minimum of the potential energy, and
+its basin is that of the descent along -grad E in Cartesian coordinates, which involves no mass; FIRE with
+unit masses follows that descent the same way for every model (the soft spheres' FIRE has unit masses too),
+so which IS a snapshot reaches does not depend on the masses in the model file.  (LAMMPS's ``min_style fire``
+divides by the masses; for unequal masses it may send a snapshot on a basin boundary to the neighbouring IS.
+The MD, the temperature and the NEB's mass-weighted coordinates do use the masses.)
 
 A Verlet list that outgrows its arrays makes the call return a flag; the wrapper then doubles the arrays and
 reruns the call from the saved input, so the result is the same as with large arrays from the start.
