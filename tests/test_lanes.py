@@ -103,6 +103,12 @@ def test_a_lane_descent_does_not_depend_on_its_companions(snaps):
     alone = LaneFIRE(diam, box, width=1, ftol=1e-8).run([X[5]])[0]
     crowd = LaneFIRE(diam, box, width=16, ftol=1e-8).run(list(X[::-1]))[len(X) - 1 - 5]
     assert alone[3] == crowd[3] and alone[1] == crowd[1] and np.array_equal(alone[0], crowd[0])
+    # 32 lanes run the FIRE passes as the compiler's loops, 8 and 16 as explicit vectors: the same bits
+    from tlspipe.engine.lanes import VEC_PASS_LANES
+
+    assert VEC_PASS_LANES < 32
+    wide = LaneFIRE(diam, box, width=32, ftol=1e-8).run(list(X))[5]
+    assert wide[3] == alone[3] and wide[1] == alone[1] and np.array_equal(wide[0], alone[0])
 
 
 def test_lane_early_stop_names_the_known_minimum_as_the_single_descent(snaps):
