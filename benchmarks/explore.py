@@ -7,7 +7,7 @@ Two settings at N = 1500, one core, T = 0.04, the paper's quench periods:
 
 Per setting:
   1. cost: the same trajectory (same glass, seed, velocities) run by today's path (``lanes=0``: one FIRE
-     quench at a time) and by the lanes path (``lanes``, default 64), both with the early stop at a known IS,
+     quench at a time) and by the lanes path (``lanes``, default 8), both with the early stop at a known IS,
      alternated --rounds times so that both see the same machine load.  CPU seconds of this process.
   2. quench agreement: the MD snapshots of that trajectory (--agreement of them) quenched fully (no early stop)
      one by one with ``fire_minimise`` and in lanes with ``LaneFIRE``; the same IS when the energies per particle
@@ -31,7 +31,7 @@ against the single path and ``{setting}_{variant}_vs_lanes`` against today's lan
                the lanes' arrays in the core's cache; more fill the vectors better).
 
 Prints `name: value unit` lines.
-Usage: python benchmarks/explore.py [--quenches 1000] [--rounds 2] [--agreement 1000] [--lanes 64]
+Usage: python benchmarks/explore.py [--quenches 1000] [--rounds 2] [--agreement 1000] [--lanes 8]
                                     [--settings tf0.092,tf0.062] [--variants lanes_mixed,lanes32]
 """
 

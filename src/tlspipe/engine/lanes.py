@@ -35,11 +35,11 @@ may be refilled with the next configuration while the others go on.
 
 Mixed precision (opt-in).  :class:`MixedLaneFIRE` runs the bulk of each descent in float32 lanes
 (:func:`band_energy_forces_shared32`, twice the lanes per SIMD register) and its end in float64 lanes, each
-half of the lanes in flight.  Measured on the exploration benchmark it is slower than the float64 lanes (0.86x at Tf = 0.092, 0.59x at
-Tf = 0.062, alternated): the
-float32 force call is ~1.5x cheaper per configuration at equal width, but each stage then has half the lanes,
-where the vectorised loop is less efficient, and the FIRE update mixing float32 arrays with float64 lane
-scalars is slower (README, "Speed").
+half of the lanes in flight.  Measured on the exploration benchmark it is slower than the float64 lanes (0.36x at
+Tf = 0.092 and 0.34x at Tf = 0.062 the default 8 float64 lanes, slower than one quench at a time) and agrees with
+one quench at a time on 1,998 of 2,000 snapshots (README, "Speed"): the float32 force loop is the compiler's
+(the 8-lane vectors are float64), each stage has half the lanes, and the FIRE update mixes float32 arrays with
+float64 lane scalars.  Opt-in only; not recommended.
 """
 
 from __future__ import annotations
