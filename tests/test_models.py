@@ -237,3 +237,53 @@ def test_shipped_model_files():
     assert load_model(root / "soft-spheres.yaml").sha256 == default_model().sha256
     ka = load_model(root / "kob-andersen.yaml")
     assert ka.sha256 == parse_model(KA_TEXT).sha256 and ka.name == "kob-andersen"
+    sf = load_model(root / "kob-andersen-sf.yaml")
+    assert sf.pair_coeff == ka.pair_coeff and sf.pair_style == "lj/smooth/linear 2.5"
+
+
+KA_SF_TEXT = """\
+name: kob-andersen-sf
+pair_style: lj/smooth/linear 2.5
+pair_coeff: ["1 1 1.0 1.0 2.5", "1 2 1.5 0.8 2.0", "2 2 0.5 0.88 2.2"]
+mass: ["1 1.0", "2 1.0"]
+"""
+
+
+def test_native_force_shifted_lj_equals_lammps_lj_smooth_linear_and_is_smooth_at_the_cutoff():
+    """lj/smooth/linear natively: an all-pairs numpy sum of v = u - u(rc) - (r - rc) u'(rc), finite differences,
+    LAMMPS lj/smooth/linear to 1e-10, and a force continuous through the cutoff (lj/cut's jumps)."""
+    system0, x = ka_system(n=250)
+    m = parse_model(KA_SF_TEXT, "ka-sf.yaml")
+    system = System(m, system0.types, system0.masses, system0.diameters, system0.box)
+    be = make_backend(system)
+    assert be.name == "native-lj"
+    e, f = be.energy_forces(x)
+    p = be.params
+    t = system.types - 1
+    dx = x[:, None, :] - x[None, :, :]
+    dx -= system.box * np.round(dx / system.box)
+    iu = np.triu_indices(len(x), 1)
+    r = np.sqrt((dx**2).sum(-1))[iu]
+    a, b = t[iu[0]], t[iu[1]]
+    eps, sig, rc = p.eps[a, b], p.sig[a, b], p.rc[a, b]
+    u = lambda rr: 4 * eps * ((sig / rr) ** 12 - (sig / rr) ** 6)  # noqa: E731
+    du = -4 * eps * (12 * (sig / rc) ** 12 - 6 * (sig / rc) ** 6) / rc
+    assert e == pytest.approx(float(np.where(r < rc, u(r) - u(rc) - (r - rc) * du, 0.0).sum()), rel=1e-12)
+    fd_check(be, x, f, np.random.default_rng(4).choice(len(x), 6, replace=False), rel=1e-5, abs_=1e-5)
+    # two A particles pulled through the AA cutoff: the force changes by O(h) (lj/cut: by |u'(rc)| = 0.039)
+    types3 = np.array([1, 1, 2])  # (a B particle far away, so that the model's two types exist)
+    pair = System(m, types3, np.ones(3), np.ones(3), 10.0)
+    cut = System(parse_model(KA_TEXT, "ka.yaml"), types3, np.ones(3), np.ones(3), 10.0)
+    for sysm, jump in ((pair, 1e-6), (cut, 0.03)):
+        fb = make_backend(sysm)
+        f_in = fb.energy_forces(np.array([[0.0, 0, 0], [2.5 - 1e-7, 0, 0], [0, 5, 5]]))[1][0, 0]
+        f_out = fb.energy_forces(np.array([[0.0, 0, 0], [2.5 + 1e-7, 0, 0], [0, 5, 5]]))[1][0, 0]
+        assert (abs(f_in - f_out) < jump) if jump < 1e-3 else (abs(f_in - f_out) > jump)
+    pytest.importorskip("lammps")
+    with make_backend(system, engine="lammps") as lmp:
+        rng = np.random.default_rng(8)
+        for y in (x, x + rng.normal(0, 0.01, x.shape)):
+            e1, f1 = be.energy_forces(y)
+            e2, f2 = lmp.energy_forces(y)
+            scale = max(1.0, float(np.abs(f1).max()))
+            assert abs(e1 - e2) < 1e-10 * scale and np.abs(f1 - f2).max() < 1e-10 * scale

@@ -1,9 +1,18 @@
-"""Native multi-species Lennard-Jones (LAMMPS ``pair_style lj/cut``), compiled with numba.
+"""Native multi-species Lennard-Jones (LAMMPS ``pair_style lj/cut`` and ``lj/smooth/linear``), compiled with numba.
 
 Per type pair (a, b): epsilon, sigma and cutoff r_c from the model's ``pair_coeff`` lines, and with
 ``pair_modify shift yes`` the energy shifted to zero at r_c, exactly as LAMMPS ``lj/cut`` computes it::
 
     v(r) = 4 eps [(s/r)^12 - (s/r)^6] - shift_ab      for r < r_c(a, b), else 0
+
+``lj/smooth/linear`` (the force-shifted potential: energy and force both go to zero at r_c) as LAMMPS computes
+it, with u(r) = 4 eps [(s/r)^12 - (s/r)^6]::
+
+    v(r) = u(r) - u(r_c) - (r - r_c) u'(r_c)          for r < r_c(a, b), else 0
+
+Its force is continuous at the cutoff, where ``lj/cut``'s jumps by |u'(r_c)| (0.039 eps/sigma for r_c = 2.5
+sigma): a path whose images straddle a cutoff then has forces no NEB can bring below that jump, so the
+force-shifted form is the one for minimum-energy paths (config/models/kob-andersen-sf.yaml).
 
 This covers Kob-Andersen (80:20, AA 1/1, AB 1.5/0.8, BB 0.5/0.88, r_c = 2.5 s_ab) and its ternary and
 other multi-component variants.  Only what is certain to match LAMMPS runs natively: every type pair
@@ -26,9 +35,10 @@ from ..models import Model, ModelError, type_range
 
 
 class LJParams:
-    """Flattened per-type-pair tables (index a * nt + b, types 0-based): 4 eps, sigma^2, r_c^2, energy shift."""
+    """Flattened per-type-pair tables (index a * nt + b, types 0-based): 4 eps, sigma^2, r_c^2, and ``esh``
+    (n_pairs, 3): energy shift u(r_c) (or 0), force shift u'(r_c) (lj/smooth/linear, else 0) and r_c."""
 
-    def __init__(self, eps, sig, rc, shift: bool):
+    def __init__(self, eps, sig, rc, shift: bool, linear: bool = False):
         self.eps = np.asarray(eps, np.float64)
         self.sig = np.asarray(sig, np.float64)
         self.rc = np.asarray(rc, np.float64)
@@ -38,7 +48,11 @@ class LJParams:
         self.e4 = (4.0 * self.eps).ravel().copy()
         self.s2 = (self.sig**2).ravel().copy()
         self.rc2 = (self.rc**2).ravel().copy()
-        self.esh = (4.0 * self.eps * (sr6 * sr6 - sr6)).ravel().copy() if shift else np.zeros(self.eps.size)
+        self.linear = bool(linear)
+        e0 = (4.0 * self.eps * (sr6 * sr6 - sr6)).ravel() if (shift or linear) else np.zeros(self.eps.size)
+        # u'(r_c) = -4 eps (12 sr6^2 - 6 sr6) / r_c
+        d0 = (-4.0 * self.eps * (12.0 * sr6 * sr6 - 6.0 * sr6) / self.rc).ravel() if linear else np.zeros(self.eps.size)
+        self.esh = np.ascontiguousarray(np.stack([e0, d0, self.rc.ravel()], axis=1))
 
     @property
     def max_cutoff(self) -> float:
@@ -49,10 +63,11 @@ def lj_params(m: Model, n_types: int):
     """(LJParams, None) when the native family computes model ``m`` with ``n_types`` atom types exactly as
     LAMMPS does, else (None, the reason)."""
     toks = m.pair_style.split()
-    if toks[0] != "lj/cut":
-        return None, f"pair_style {toks[0]} is not lj/cut"
+    if toks[0] not in ("lj/cut", "lj/smooth/linear"):
+        return None, f"pair_style {toks[0]} is not lj/cut or lj/smooth/linear"
+    linear = toks[0] == "lj/smooth/linear"
     if len(toks) != 2:
-        return None, "pair_style lj/cut takes exactly one global cutoff here"
+        return None, f"pair_style {toks[0]} takes exactly one global cutoff here"
     try:
         rc_global = float(toks[1])
     except ValueError:
@@ -60,7 +75,7 @@ def lj_params(m: Model, n_types: int):
     shift = False
     for line in m.pair_modify:
         w = line.split()
-        if len(w) == 2 and w[0] == "shift" and w[1] in ("yes", "no"):
+        if len(w) == 2 and w[0] == "shift" and w[1] in ("yes", "no") and not linear:
             shift = w[1] == "yes"
         elif w and w[0] == "mix" and len(w) == 2:
             pass  # every pair is set explicitly below, so mixing does not apply
@@ -73,7 +88,7 @@ def lj_params(m: Model, n_types: int):
     for line in m.pair_coeff:
         w = line.split()
         if len(w) not in (4, 5):
-            raise ModelError(f"{m.source}: pair_coeff '{line}' for lj/cut must be 'I J epsilon sigma [cutoff]'")
+            raise ModelError(f"{m.source}: pair_coeff '{line}' for {toks[0]} must be 'I J epsilon sigma [cutoff]'")
         ilo, ihi = type_range(w[0], nt, m.source, f"pair_coeff '{line}'")
         jlo, jhi = type_range(w[1], nt, m.source, f"pair_coeff '{line}'")
         try:
@@ -94,8 +109,8 @@ def lj_params(m: Model, n_types: int):
     if unset:
         return None, f"type pairs {unset} have no pair_coeff line (LAMMPS would mix them)"
     if np.any(sig <= 0) or np.any(rc <= 0):
-        raise ModelError(f"{m.source}: lj/cut sigma and cutoff must be positive")
-    return LJParams(eps, sig, rc, shift), None
+        raise ModelError(f"{m.source}: {toks[0]} sigma and cutoff must be positive")
+    return LJParams(eps, sig, rc, shift, linear), None
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -179,8 +194,9 @@ def lj_fill(x, types, nt, box, rl2, rlmax, pi, pj, pc, sh):
 
 @njit(cache=True, error_model="numpy")
 def lj_energy_forces(x, pi, pj, pc, sh, npairs, e4, s2, rc2, esh, f):
-    """Total energy; forces into f (N, 3).  Per pair: s6 = (s^2/r^2)^3, v = 4eps (s6^2 - s6) - shift,
-    -(dv/dr)/r = 4eps (12 s6^2 - 6 s6) / r^2."""
+    """Total energy; forces into f (N, 3).  Per pair: s6 = (s^2/r^2)^3, v = 4eps (s6^2 - s6) - esh[c, 0],
+    -(dv/dr)/r = 4eps (12 s6^2 - 6 s6) / r^2; with a force shift D = esh[c, 1] != 0 (lj/smooth/linear) also
+    v -= (r - r_c) D and -(dv/dr)/r += D / r (a branch the same way for every pair of a model)."""
     xf = x.reshape(-1)
     sf = sh.reshape(-1)
     ff = f.reshape(-1)
@@ -201,8 +217,13 @@ def lj_energy_forces(x, pi, pj, pc, sh, npairs, e4, s2, rc2, esh, f):
         ir2 = 1.0 / r2
         s6 = s2[c] * ir2
         s6 = s6 * s6 * s6
-        ep = e4[c] * (s6 * s6 - s6) - esh[c]
+        ep = e4[c] * (s6 * s6 - s6) - esh[c, 0]
         fr = e4[c] * (12.0 * s6 * s6 - 6.0 * s6) * ir2
+        dsh = esh[c, 1]
+        if dsh != 0.0:
+            r = np.sqrt(r2)
+            ep -= (r - esh[c, 2]) * dsh
+            fr += dsh / r
         e += ep if inside else 0.0
         fr = fr if inside else 0.0
         fx = fr * dx
