@@ -475,14 +475,14 @@ def band_energy_forces_shared(XT, pi, pj, ps, sh, npairs, ET, FT):
     explicitly (:func:`tlspipe.engine.simd.run_lanes8`): the same bits, ~2-4x faster than the loop below,
     which the compiler vectorises only 4 wide and behind run-time alias checks (module ``simd``)."""
     n, _, W = XT.shape
+    for i in range(n):
+        for c in range(3):
+            for k in range(W):
+                FT[i, c, k] = 0.0
+    for k in range(W):
+        ET[k] = 0.0
     if (W % VW == 0 and _lanes_contiguous(XT) and _lanes_contiguous(FT) and ET.strides[0] == 8
             and sh.strides[0] == 24 and sh.strides[1] == 8 and ps.strides[0] == 8 and pj.strides[0] == pj.itemsize):
-        for i in range(n):
-            for c in range(3):
-                for k in range(W):
-                    FT[i, c, k] = 0.0
-        for k in range(W):
-            ET[k] = 0.0
         nb = W // VW
         p = 0
         while p < npairs:  # runs of pairs of one particle i (a whole row in a list sorted by i)
@@ -494,12 +494,6 @@ def band_energy_forces_shared(XT, pi, pj, ps, sh, npairs, ET, FT):
                 run_lanes8(XT, FT, ET, pj, ps, sh, i, p, q, b)
             p = q
         return
-    for i in range(n):
-        for c in range(3):
-            for k in range(W):
-                FT[i, c, k] = 0.0
-    for k in range(W):
-        ET[k] = 0.0
     for p in range(npairs):
         i = pi[p]
         j = pj[p]

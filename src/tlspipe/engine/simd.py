@@ -83,7 +83,7 @@ def _pair_law(builder, d, is2v):
     """Energy v and -(dv/dr)/r of 8 lanes of one pair (separation vectors d, 1 / sigma_ij^2 is2v), zero beyond
     the cutoff: the operations of potential.pair_ef and band_energy_forces_shared in their order."""
     fsub, fmul, fadd = builder.fsub, builder.fmul, builder.fadd
-    q = fmul(fadd(fadd(fmul(d[0], d[0]), fmul(d[1], d[1])), fmul(d[2], d[2])), is2v)
+    q = fmul(_norm2(builder, d), is2v)
     inside = builder.fcmp_ordered("<", q, _const(RC2))
     q = builder.select(inside, q, _const(RC2))
     iq = builder.fdiv(_const(1.0), q)
@@ -276,8 +276,7 @@ def fire_mix8(typingctx, VT, FT, P, C, mix, VM, block):
                 v = builder.select(mixv, m, v)
                 builder.store(v, pv, align=8)
                 vs.append(v)
-            b2 = builder.fadd(builder.fadd(builder.fmul(vs[0], vs[0]), builder.fmul(vs[1], vs[1])),
-                              builder.fmul(vs[2], vs[2]))
+            b2 = _norm2(builder, vs)
             cur = builder.load(vm)
             builder.store(builder.select(builder.fcmp_ordered(">", b2, cur), b2, cur), vm)
         VMl.store(builder.load(vm))
@@ -312,6 +311,19 @@ def fire_move8(typingctx, XT, VT, C, H, cap, moved, block):
     return sig, codegen
 
 
+def _norm2(builder, v):
+    """v0^2 + v1^2 + v2^2 of three vectors, summed in that order (as the scalar loops)."""
+    return builder.fadd(builder.fadd(builder.fmul(v[0], v[0]), builder.fmul(v[1], v[1])), builder.fmul(v[2], v[2]))
+
+
+def _max_over_particles(context, builder, rows, init: float, per_particle):
+    """The running maximum (NaN sticks) over the particles i of rows (a _Rows) of per_particle(i), from init."""
+    m = cgutils.alloca_once_value(builder, _const(init))
+    with cgutils.for_range(builder, _rows_count(context, builder, rows)) as loop:
+        builder.store(_sticky_max(builder, per_particle(loop.index), builder.load(m)), m)
+    return builder.load(m)
+
+
 def _sticky_max(builder, d, cur):
     """max(cur, d) where a NaN d sticks (and a NaN cur stays): the running maximum of the scalar loops."""
     take = builder.or_(builder.fcmp_ordered(">", d, cur), builder.fcmp_unordered("uno", d, d))
@@ -328,12 +340,12 @@ def max_norm2_lanes8(typingctx, FT, out, block):
         (vb,) = _ints(context, builder, signature, args, (2,))
         F = _Rows(context, builder, signature.args[0], args[0], vb)
         O = _Lanes(context, builder, signature.args[1], args[1], F.base)
-        m = cgutils.alloca_once_value(builder, _const(0.0))
-        with cgutils.for_range(builder, _rows_count(context, builder, F)) as loop:
-            f = [builder.load(q, align=8) for q in F.ptrs(loop.index)]
-            d = builder.fadd(builder.fadd(builder.fmul(f[0], f[0]), builder.fmul(f[1], f[1])), builder.fmul(f[2], f[2]))
-            builder.store(_sticky_max(builder, d, builder.load(m)), m)
-        O.store(builder.load(m))
+
+        def norm2(i):
+            f = [builder.load(q, align=8) for q in F.ptrs(i)]
+            return _norm2(builder, f)
+
+        O.store(_max_over_particles(context, builder, F, 0.0, norm2))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -353,19 +365,16 @@ def excess_lanes8(typingctx, XT, sref, allow2, out, block):
         S = context.make_array(t[1])(context, builder, args[1])
         A2 = context.make_array(t[2])(context, builder, args[2])
         O = _Lanes(context, builder, t[3], args[3], X.base)
-        m = cgutils.alloca_once_value(builder, _const(float("-inf")))
-        with cgutils.for_range(builder, _rows_count(context, builder, X)) as loop:
-            i = loop.index
+
+        def excess(i):
             i3 = builder.mul(i, ir.Constant(X.intp, 3))
             x = [builder.load(q, align=8) for q in X.ptrs(i)]
             s = [_splat(builder, builder.load(builder.gep(S.data, [builder.add(i3, ir.Constant(X.intp, c))])))
                  for c in range(3)]
-            dd = [builder.fsub(x[c], s[c]) for c in range(3)]
-            d = builder.fadd(builder.fadd(builder.fmul(dd[0], dd[0]), builder.fmul(dd[1], dd[1])),
-                             builder.fmul(dd[2], dd[2]))
-            d = builder.fsub(d, _splat(builder, builder.load(builder.gep(A2.data, [i]))))
-            builder.store(_sticky_max(builder, d, builder.load(m)), m)
-        O.store(builder.load(m))
+            d = _norm2(builder, [builder.fsub(x[c], s[c]) for c in range(3)])
+            return builder.fsub(d, _splat(builder, builder.load(builder.gep(A2.data, [i]))))
+
+        O.store(_max_over_particles(context, builder, X, float("-inf"), excess))
         return context.get_dummy_value()
 
     return sig, codegen

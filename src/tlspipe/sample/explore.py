@@ -79,6 +79,15 @@ def default_tau_quench(tf: float) -> float:
     return float(np.interp(tf, t, [TAU_QUENCH_BY_TF[k] for k in t]))
 
 
+def same_is_index(energies, positions, e, x, box, energy_tol, position_tol) -> int:
+    """The first k whose energy per particle energies[k] is within energy_tol of e and whose positions[k] are
+    within position_tol of x (largest minimum-image displacement), or -1: "the same IS"."""
+    for k in np.flatnonzero(np.abs(energies - e) <= energy_tol):
+        if min_image_max_disp(positions[k], x, box) <= position_tol:
+            return int(k)
+    return -1
+
+
 def min_image_max_disp(a, b, box) -> float:
     """Largest particle displacement between two configurations (the IS identity test against position_tol),
     minimum image, their global translation removed: a minimum and its rigidly translated copy are one IS."""
@@ -118,11 +127,8 @@ class ISRegistry:
     def find(self, e, x) -> int:
         if not self.energies:
             return -1
-        es = np.asarray(self.energies)
-        for k in np.flatnonzero(np.abs(es - e) <= self.energy_tol):
-            if min_image_max_disp(self._pos[k], x, self.box) <= self.position_tol:
-                return int(k)
-        return -1
+        return same_is_index(np.asarray(self.energies), self._pos, e, x, self.box, self.energy_tol,
+                             self.position_tol)
 
     def add(self, e, x, t, traj, visits=1) -> int:
         k = self.find(e, x)
@@ -358,12 +364,9 @@ def _end_known(reg, ends, e_per_particle: float, x, box) -> bool:
     refined, or found, before this one is taken)."""
     if reg.find(e_per_particle, wrap(x, box)) >= 0:
         return True
-    n = len(x)
-    for c in range(ends.count):
-        if (abs(ends.etot[c] / n - e_per_particle) <= reg.energy_tol
-                and min_image_max_disp(ends.pos[c], x, box) <= reg.position_tol):
-            return True
-    return False
+    c = ends.count
+    return c > 0 and same_is_index(ends.etot[:c] / len(x), ends.pos, e_per_particle, x, box, reg.energy_tol,
+                                   reg.position_tol) >= 0
 
 
 def _checkpoint_path(ckpt_dir: Path, traj: int) -> Path:
